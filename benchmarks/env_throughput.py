@@ -1,0 +1,192 @@
+"""Environment throughput: sociajax beside peer gridworld libraries, in one run.
+
+    python -m benchmarks.env_throughput [--num-envs 64 256 1024 4096 16384] [--num-steps 100]
+                                        [--peers xminigrid navix minigrid] [--out benchmarks/results]
+
+Random-action rollouts under ``jit`` + ``lax.scan``; observations are summed into a checksum so
+XLA cannot skip rendering them; compile time is reported apart from run time. Writes a JSON
+record (with the machine) and a scaling plot to ``--out``. Peers need
+``pip install -r benchmarks/requirements-peers.txt``; a peer that is not installed is listed
+as unavailable rather than failing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+import sociajax
+
+OURS = ("GoalCycle-3", "FourRooms", "Maze")
+
+
+def machine_info() -> dict[str, Any]:
+    device = jax.devices()[0]
+    return {
+        "platform": device.platform,
+        "device": getattr(device, "device_kind", str(device)),
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def _time_compiled(fn: Callable, key: jax.Array) -> tuple[float, float]:
+    """(compile seconds, steady-state run seconds) of a jitted fn of a key."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(key).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(key))  # warm-up
+    best = float("inf")
+    for repeat in range(2):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.fold_in(key, repeat + 1)))
+        best = min(best, time.perf_counter() - start)
+    return compile_s, best
+
+
+def bench_sociajax(env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv") -> dict[str, Any]:
+    """Random rollout of ``env_id``; ``batched`` is "VecEnv" (resets only when an episode ends)
+    or "vmap" (``jax.vmap(env.step)``, which builds a reset layout every step)."""
+    env, params = sociajax.make(env_id)
+    venv = sociajax.VecEnv(env, num_envs)
+    vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def rollout(key: jax.Array) -> jax.Array:
+        _, state = venv.reset(key, params)
+
+        def body(carry, key):
+            state, checksum = carry
+            key_act, key_step = jax.random.split(key)
+            actions = jax.random.randint(key_act, (num_envs, env.n_agents), 0, 3)
+            if batched == "VecEnv":
+                obs, state, _, _, _ = venv.step(key_step, state, actions, params)
+            else:
+                obs, state, _, _, _ = vmapped_step(jax.random.split(key_step, num_envs), state, actions, params)
+            return (state, checksum + obs.astype(jnp.uint32).sum()), None
+
+        (_, checksum), _ = jax.lax.scan(body, (state, jnp.uint32(0)), jax.random.split(key, num_steps))
+        return checksum
+
+    compile_s, run_s = _time_compiled(rollout, jax.random.PRNGKey(0))
+    env_steps = num_envs * num_steps / run_s
+    return {
+        "library": "sociajax",
+        "env": env_id,
+        "batching": batched,
+        "num_envs": num_envs,
+        "num_steps": num_steps,
+        "n_agents": env.n_agents,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "env_steps_per_s": env_steps,
+        "agent_steps_per_s": env_steps * env.n_agents,
+        "obs_shape": list(env.obs_shape[1:]),
+        "notes": "egocentric RGB views with MiniGrid occlusion for every agent",
+    }
+
+
+def bench_peers(names: list[str], num_envs: int, num_steps: int) -> list[dict[str, Any]]:
+    try:
+        from benchmarks import peers
+    except ImportError as error:  # the peers module itself needs nothing extra to import
+        return [{"peer": name, "unavailable": str(error)} for name in names]
+    available = peers.available_peers()
+    runners = {
+        "xminigrid": peers.bench_xminigrid_fourrooms_rgb,
+        "navix": peers.bench_navix_fourrooms,
+        "minigrid": peers.bench_minigrid_numpy_fourrooms,
+    }
+    out = []
+    for name in names:
+        if available.get(name) is not None:
+            out.append({"peer": name, "num_envs": num_envs, "unavailable": available[name]})
+            continue
+        record = runners[name](num_envs, num_steps)
+        record["library"] = name
+        out.append(record)
+    return out
+
+
+def plot(records: list[dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if "agent_steps_per_s" not in r:
+            continue
+        label = f"{r['library']} {r.get('env', '')} {r.get('batching', '')}".strip()
+        series.setdefault(label, []).append((r["num_envs"], r["agent_steps_per_s"]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in sorted(series.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("parallel environments")
+    ax.set_ylabel("agent-steps / s (one RGB view each)")
+    ax.set_title(f"Environment throughput ({records[0]['machine']['device']})" if records else "")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384])
+    parser.add_argument("--num-steps", type=int, default=100)
+    parser.add_argument("--envs", nargs="+", default=list(OURS))
+    parser.add_argument("--vmap-baseline", action="store_true", help="also time jax.vmap(env.step)")
+    parser.add_argument("--peers", nargs="*", default=["xminigrid", "navix", "minigrid"])
+    parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    parser.add_argument("--tag", default="", help="suffix for the output file names")
+    args = parser.parse_args()
+    for n in args.num_envs:
+        if n < 1:
+            raise ValueError(f"--num-envs values must be >= 1, got {n}")
+
+    machine = machine_info()
+    records: list[dict[str, Any]] = []
+    print(f"machine: {machine}")
+    print(f"{'library':10s} {'env':14s} {'batching':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}")
+    for num_envs in args.num_envs:
+        runs = [bench_sociajax(e, num_envs, args.num_steps) for e in args.envs]
+        if args.vmap_baseline:
+            runs += [bench_sociajax(e, num_envs, args.num_steps, batched="vmap") for e in args.envs]
+        runs += bench_peers(args.peers, num_envs, args.num_steps)
+        for r in runs:
+            r["machine"] = machine
+            records.append(r)
+            if "unavailable" in r:
+                print(f"{r.get('peer', r.get('library')):10s} unavailable: {r['unavailable']}")
+                continue
+            print(
+                f"{r['library']:10s} {r.get('env', ''):14s} {r.get('batching', ''):8s} {r['num_envs']:6d} "
+                f"{r['agent_steps_per_s']:14,.0f} {r['compile_s']:9.1f}"
+            )
+    os.makedirs(args.out, exist_ok=True)
+    stem = f"env_throughput_{machine['platform']}_{machine['date']}{('_' + args.tag) if args.tag else ''}"
+    with open(os.path.join(args.out, stem + ".json"), "w") as f:
+        json.dump(records, f, indent=1)
+    plot(records, os.path.join(args.out, stem + ".png"))
+    print(f"wrote {os.path.join(args.out, stem)}.json and .png")
+
+
+if __name__ == "__main__":
+    main()
