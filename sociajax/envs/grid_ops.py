@@ -6,27 +6,59 @@ import jax
 import jax.numpy as jnp
 
 
-def _dilate(mask: jax.Array) -> jax.Array:
-    """4-neighbour dilation of a bool [H, W] mask (cells outside the grid count as empty)."""
-    grown = mask
-    grown = grown.at[1:, :].max(mask[:-1, :])
-    grown = grown.at[:-1, :].max(mask[1:, :])
-    grown = grown.at[:, 1:].max(mask[:, :-1])
-    grown = grown.at[:, :-1].max(mask[:, 1:])
-    return grown
+def spread_bits(seeds: jax.Array, through: jax.Array, width: int, toward_high: bool) -> jax.Array:
+    """Bits reachable from ``seeds`` moving one way along runs of set bits of ``through``.
+
+    Rows are packed into ints (bit c = column c). Kogge-Stone doubling: bit i ends up set if
+    some seed k on the given side has ``through`` set on every bit from k up to i.
+    """
+    reach, passes, shift = seeds, through, 1
+    while shift < width:
+        if toward_high:
+            reach = reach | (passes & (reach << shift))
+            passes = passes & (passes << shift)
+        else:
+            reach = reach | (passes & (reach >> shift))
+            passes = passes & (passes >> shift)
+        shift *= 2
+    return reach
+
+
+def pack_rows(mask: jax.Array) -> jax.Array:
+    """int32 [..., H] from bool [..., H, W] (W <= 31): bit c of row r is ``mask[r, c]``."""
+    width = mask.shape[-1]
+    if width > 31:
+        raise ValueError(f"rows wider than 31 cells cannot be packed into int32, got width={width}")
+    return jnp.sum(jnp.where(mask, jnp.left_shift(1, jnp.arange(width, dtype=jnp.int32)), 0), axis=-1)
+
+
+def unpack_rows(rows: jax.Array, width: int) -> jax.Array:
+    """bool [..., H, W] from packed int32 rows."""
+    return (rows[..., None] >> jnp.arange(width, dtype=jnp.int32)) & 1 == 1
 
 
 def reachable(free: jax.Array, seed: jax.Array) -> jax.Array:
-    """bool [H, W]: free cells 4-connected to any seed cell through free cells."""
-    seed = seed & free
+    """bool [H, W]: free cells 4-connected to any seed cell through free cells.
 
-    def grow(carry):
-        mask, _ = carry
-        new = _dilate(mask) & free
-        return new, jnp.any(new != mask)
+    Each sweep fills whole horizontal runs at once (bit-parallel on packed rows) and then steps
+    one row up and down, so it converges in about as many sweeps as a path turns vertically,
+    not as many as it has cells.
+    """
+    width = free.shape[-1]
+    open_rows = pack_rows(free)
+    start = pack_rows(seed & free)
 
-    mask, _ = jax.lax.while_loop(lambda c: c[1], grow, (seed, jnp.array(True)))
-    return mask
+    def sweep(carry):
+        rows, _ = carry
+        rows = spread_bits(rows, open_rows, width, True) | spread_bits(rows, open_rows, width, False)
+        above = jnp.concatenate([jnp.zeros_like(rows[:1]), rows[:-1]])
+        below = jnp.concatenate([rows[1:], jnp.zeros_like(rows[:1])])
+        grown = rows | ((above | below) & open_rows)
+        return grown, jnp.any(grown != rows)
+
+    rows, _ = jax.lax.while_loop(lambda c: c[1], sweep, (start, jnp.array(True)))
+    rows = spread_bits(rows, open_rows, width, True) | spread_bits(rows, open_rows, width, False)
+    return unpack_rows(rows, width)
 
 
 UNREACHABLE = 1 << 20

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sociajax.envs import tiles
+from sociajax.envs.grid_ops import spread_bits
 
 # Unit vectors (dx, dy) for directions 0 east, 1 south, 2 west, 3 north (MiniGrid convention).
 DIR_VEC = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], np.int32)
@@ -38,24 +39,6 @@ def view_offsets(view_size: int, view_offset: int) -> np.ndarray:
     return out
 
 
-def _spread(seeds: jax.Array, through: jax.Array, size: int, toward_high: bool) -> jax.Array:
-    """Bits reachable from ``seeds`` moving one way along runs of ``through`` (seeds included).
-
-    Kogge-Stone doubling on packed rows: bit i is set if some seed k (on the given side of i)
-    has ``through`` set on every bit from k up to i.
-    """
-    reach, passes, shift = seeds, through, 1
-    while shift < size:
-        if toward_high:
-            reach = reach | (passes & (reach << shift))
-            passes = passes & (passes << shift)
-        else:
-            reach = reach | (passes & (reach >> shift))
-            passes = passes & (passes >> shift)
-        shift *= 2
-    return reach
-
-
 def minigrid_visibility(transparent: jax.Array, own_row: int, own_col: int) -> jax.Array:
     """bool [..., V, V] visibility mask, exactly MiniGrid's ``Grid.process_vis`` rule.
 
@@ -76,10 +59,10 @@ def minigrid_visibility(transparent: jax.Array, own_row: int, own_col: int) -> j
         see = see_rows[..., j]
         mask = carried | (1 << own_col) if j == own_row else carried
         # Left-to-right sweep over columns 0..V-2.
-        sent_right = _spread(mask & see, see, size, toward_high=True) & ~last & full
+        sent_right = spread_bits(mask & see, see, size, toward_high=True) & ~last & full
         mask = mask | ((sent_right << 1) & full)
         # Right-to-left sweep over columns V-1..1.
-        sent_left = _spread(mask & see, see, size, toward_high=False) & ~first & full
+        sent_left = spread_bits(mask & see, see, size, toward_high=False) & ~first & full
         mask = mask | (sent_left >> 1)
         rows[j] = mask
         if j > 0:
