@@ -196,7 +196,10 @@ class MultiAgentGridEnv:
             jnp.asarray(pos, jnp.int32),
             jnp.asarray(dirs, jnp.int32),
         )
-        return self.get_obs(state, params), state
+        if not hasattr(self, "_jitted_obs"):
+            # Host-side entry point: render the first view compiled, not op by op.
+            self._jitted_obs = jax.jit(self.get_obs)
+        return self._jitted_obs(state, params), state
 
     def layout(self, state: EnvState, params: EnvParams | None = None) -> list[str]:
         """The state's map as strings in :meth:`reset_from_layout`'s alphabet (no agents)."""
@@ -305,8 +308,14 @@ class MultiAgentGridEnv:
                 elif ch != ".":
                     grid[y, x] = tiles.GOAL
                     symbols.append((ch, x, y))
-        if not symbols:
-            raise ValueError(f"layout has no goal; {self.name} needs at least one")
+        if grid.shape != (self.height, self.width):
+            raise ValueError(
+                f"layout is {grid.shape[1]}x{grid.shape[0]} (width x height) but this {self.name} env is "
+                f"{self.width}x{self.height}; auto-resets draw env-sized layouts, so build the env to match "
+                f"(make(..., size=N) for a square layout; Goal Cycle also takes height= and width=)"
+            )
+        if len(symbols) != self.n_goals:
+            raise ValueError(f"layout has {len(symbols)} goals but this {self.name} env has n_goals={self.n_goals}")
         return grid, np.asarray(self._goal_order(symbols), np.int32)
 
     def _check_agents(self, grid: np.ndarray, pos: np.ndarray, dirs: np.ndarray) -> None:

@@ -37,12 +37,16 @@ class GoalCycle(MultiAgentGridEnv):
         n_agents: int = 3,
         size: int = 13,
         n_walls: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(height=size, width=size, n_agents=n_agents, n_goals=n_goals, **kwargs)
-        if size < 5:
-            raise ValueError(f"size must be >= 5, got size={size}")
-        inner = (size - 2) * (size - 2)
+        height = size if height is None else height
+        width = size if width is None else width
+        super().__init__(height=height, width=width, n_agents=n_agents, n_goals=n_goals, **kwargs)
+        if height < 5 or width < 5:
+            raise ValueError(f"height and width must be >= 5, got height={height}, width={width}")
+        inner = (height - 2) * (width - 2)
         # The original's clutter density: int(0.15 * inner cells) = 18 on 13x13.
         self.n_walls = int(0.15 * inner) if n_walls is None else n_walls
         if isinstance(self.n_walls, bool) or not isinstance(self.n_walls, int) or self.n_walls < 0:
@@ -52,11 +56,12 @@ class GoalCycle(MultiAgentGridEnv):
         needed = self.n_walls + n_goals + n_agents
         if needed > inner:
             raise ValueError(
-                f"n_walls + n_goals + n_agents = {needed} does not fit in the {inner} inner cells of size={size}"
+                f"n_walls + n_goals + n_agents = {needed} does not fit in the {inner} inner cells "
+                f"of a {width}x{height} grid"
             )
-        ys, xs = np.mgrid[1 : size - 1, 1 : size - 1]
+        ys, xs = np.mgrid[1 : height - 1, 1 : width - 1]
         self._inner_cells = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.int32)
-        self._border = np.zeros((size, size), np.uint8)
+        self._border = np.zeros((height, width), np.uint8)
         self._border[[0, -1], :] = tiles.WALL
         self._border[:, [0, -1]] = tiles.WALL
 
@@ -108,7 +113,5 @@ class GoalCycle(MultiAgentGridEnv):
                 f"Goal Cycle layout goals must be '0'..'{len(digits) - 1}' each exactly once, "
                 f"got {[ch for ch, _, _ in symbols]}"
             )
-        if len(digits) != self.n_goals:
-            raise ValueError(f"layout has {len(digits)} goals but this env has n_goals={self.n_goals}")
         order = sorted(symbols, key=lambda s: int(s[0]))
         return [(x, y) for _, x, y in order]

@@ -44,7 +44,9 @@ def make(env_id: str, **overrides: Any) -> tuple[MultiAgentGridEnv, EnvParams]:
     static = set(inspect.signature(cls.__init__).parameters) | set(
         inspect.signature(MultiAgentGridEnv.__init__).parameters
     )
-    static -= {"self", "kwargs", "height", "width"}
+    static -= {"self", "kwargs"}
+    if cls is not GoalCycle:
+        static -= {"height", "width"}  # Four Rooms and Maze are square: use size
     dynamic = {f.name for f in dataclasses.fields(cls.params_cls)}
     param_values: dict[str, Any] = {}
     for name, value in overrides.items():

@@ -29,7 +29,7 @@ def test_oracle_scores_highest_and_random_lowest(goal_cycle_returns: np.ndarray)
 
 
 def test_oracle_never_pays_a_penalty_when_a_detour_exists() -> None:
-    env, params = sociajax.make("GoalCycle-3", n_agents=1)
+    env, params = sociajax.make("GoalCycle-3", n_agents=1, height=5, width=9)
     layout = [
         "#########",
         "#.......#",
@@ -62,7 +62,7 @@ def test_oracle_never_pays_a_penalty_when_a_detour_exists() -> None:
 def test_explorer_learns_the_order_then_stops_paying_penalties(digits: str) -> None:
     """In an open room (a detour around every goal exists) the explorer pays at most
     1 + 2 + ... + (N - 2) penalties while learning, and none once it knows the cycle."""
-    env, params = sociajax.make("GoalCycle-4", n_agents=1)
+    env, params = sociajax.make("GoalCycle-4", n_agents=1, height=7, width=9)
     a, b, c, d = digits
     layout = [
         "#########",

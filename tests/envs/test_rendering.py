@@ -125,7 +125,7 @@ def test_views_match_reference_geometry_and_occlusion() -> None:
 
 
 def test_agent_on_goal_is_blended_like_the_original() -> None:
-    env, params = sociajax.make("GoalCycle-1", n_agents=2)
+    env, params = sociajax.make("GoalCycle-1", n_agents=2, size=5)
     layout = ["#####", "#...#", "#.0.#", "#...#", "#####"]
     # Agent 1 stands on the goal facing east; agent 0 looks at it from below (facing north).
     _, state = env.reset_from_layout(jax.random.PRNGKey(0), params, layout, [[2, 3], [2, 2]], [3, 0])
@@ -144,7 +144,7 @@ def test_agent_on_goal_is_blended_like_the_original() -> None:
 
 
 def test_observer_points_up_in_every_direction() -> None:
-    env, params = sociajax.make("GoalCycle-1", n_agents=1)
+    env, params = sociajax.make("GoalCycle-1", n_agents=1, size=5)
     layout = ["#####", "#...#", "#.0.#", "#...#", "#####"]
     for direction in range(4):
         obs, _ = env.reset_from_layout(jax.random.PRNGKey(0), params, layout, [[1, 1]], [direction])
@@ -154,7 +154,7 @@ def test_observer_points_up_in_every_direction() -> None:
 
 
 def test_full_frame_draws_tiles_and_agents() -> None:
-    env, params = sociajax.make("GoalCycle-1", n_agents=1)
+    env, params = sociajax.make("GoalCycle-1", n_agents=1, size=5)
     layout = ["#####", "#...#", "#.0.#", "#...#", "#####"]
     _, state = env.reset_from_layout(jax.random.PRNGKey(0), params, layout, [[1, 3]], [0])
     frame = np.asarray(jax.jit(env.render, static_argnums=2)(state, params, 8))
