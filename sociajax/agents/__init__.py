@@ -1,5 +1,18 @@
-"""Policies: scripted experts and distractors (learners arrive with the trainer)."""
+"""Policies: scripted experts and distractors, the CNN-LSTM learner network and PPO."""
 
+from sociajax.agents.network import SocialNet, init_params, param_count
+from sociajax.agents.ppo import (
+    Minibatch,
+    PPOConfig,
+    Rollout,
+    create_train_state,
+    gae,
+    make_optimizer,
+    minibatch_update,
+    ppo_loss,
+    ppo_update,
+    set_learning_rate,
+)
 from sociajax.agents.scripted import (
     ExplorerCycler,
     GoalSeeker,
@@ -9,4 +22,24 @@ from sociajax.agents.scripted import (
     make_policy,
 )
 
-__all__ = ["ExplorerCycler", "GoalSeeker", "Imperfect", "OracleCycler", "RandomPolicy", "make_policy"]
+__all__ = [
+    "ExplorerCycler",
+    "GoalSeeker",
+    "Imperfect",
+    "Minibatch",
+    "OracleCycler",
+    "PPOConfig",
+    "RandomPolicy",
+    "Rollout",
+    "SocialNet",
+    "create_train_state",
+    "gae",
+    "init_params",
+    "make_optimizer",
+    "make_policy",
+    "minibatch_update",
+    "param_count",
+    "ppo_loss",
+    "ppo_update",
+    "set_learning_rate",
+]

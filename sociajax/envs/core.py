@@ -323,6 +323,10 @@ class MultiAgentGridEnv:
             raise ValueError(f"agent_pos must have shape ({self.n_agents}, 2), got {pos.shape}")
         if dirs.shape != (self.n_agents,):
             raise ValueError(f"agent_dir must have shape ({self.n_agents},), got {dirs.shape}")
+        if not np.issubdtype(pos.dtype, np.integer):
+            raise ValueError(f"agent_pos must hold integers, got agent_pos={pos.tolist()}")
+        if not np.issubdtype(dirs.dtype, np.integer):
+            raise ValueError(f"agent_dir must hold integers, got agent_dir={dirs.tolist()}")
         for i, (x, y) in enumerate(pos):
             if not (0 <= x < grid.shape[1] and 0 <= y < grid.shape[0]):
                 raise ValueError(f"agent_pos[{i}]=({x}, {y}) is outside the {grid.shape[1]}x{grid.shape[0]} layout")
@@ -364,6 +368,11 @@ def check_params(params: EnvParams) -> None:
             continue
         if not np.all(np.isfinite(np.asarray(value, np.float64))):
             raise ValueError(f"{field.name} must be finite, got {field.name}={value!r}")
+    steps = params.max_steps
+    if _is_concrete(steps) and (
+        isinstance(steps, (bool, np.bool_)) or not np.issubdtype(np.asarray(steps).dtype, np.integer)
+    ):
+        raise ValueError(f"max_steps must be an integer, got max_steps={steps!r}")
     if _is_concrete(params.max_steps) and np.any(np.asarray(params.max_steps) < 1):
         raise ValueError(f"max_steps must be >= 1, got max_steps={params.max_steps!r}")
     if _is_concrete(params.prestige_decay) and not np.all(

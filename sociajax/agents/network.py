@@ -1,0 +1,256 @@
+"""The learners' network: a CNN-LSTM actor-critic with an auxiliary next-observation decoder.
+
+Architecture (paper, Appendix 7.7; shapes for one 21x21x3 egocentric view)::
+
+    obs uint8 [21, 21, 3] -> / 255
+    Conv 3->32, 3x3, stride 3, VALID   -> [7, 7, 32]   leaky ReLU
+    Conv 32->64, 3x3, stride 1, VALID  -> [5, 5, 64]   leaky ReLU
+    Conv 64->64, 3x3, stride 1, VALID  -> [3, 3, 64]   leaky ReLU
+    flatten 576 -> Dense 192, tanh
+    LSTM 192 (carry reset to zeros where an episode starts)
+    value head:  Dense 64 tanh, Dense 64 tanh, Dense 1
+    policy head: Dense 64 tanh, Dense 64 tanh, Dense 7 (logits)
+    aux decoder: concat(LSTM output 192, one-hot action 7) -> Dense 576 -> [3, 3, 64]
+                 ConvT 64->64 3x3 VALID -> [5, 5, 64]  leaky ReLU
+                 ConvT 64->32 3x3 VALID -> [7, 7, 32]  leaky ReLU
+                 ConvT 32->3 3x3 stride 3 VALID -> [21, 21, 3]  (no output activation)
+
+The decoder predicts the *next* observation scaled to [0, 1] (target ``next_obs / 255``)
+under a mean-absolute-error loss. Its last layer is linear, on purpose: with an L1 loss a
+sigmoid output has gradient ``sign(err) * sigmoid'(z)``, which vanishes when the sigmoid
+saturates on the wrong side, so a saturated pixel can stay wrong for good; a linear output
+gets a constant-size gradient and L1 drives it to the (conditional) median exactly, including
+the many pixels that are exactly 0 or 1. Clip to [0, 1] only for display. (The paper does not
+name the final activation; the released code used a ReLU.)
+
+Parameter count: **667,787**. The paper's 668,555 counts PyTorch's two LSTM bias vectors
+(``b_ih`` and ``b_hh``, 2 x 4 x 192); Flax's LSTM cells have one bias per gate, which is the
+same function class (the two PyTorch biases only ever appear as their sum):
+668,555 - 4 x 192 = 667,787. See ``tests/agents/test_network.py`` for the layer-by-layer sum.
+
+Initialisation (the paper does not say): Flax defaults (LeCun-normal kernels, zero biases)
+except the last policy layer (orthogonal, scale 0.01, so the first policy is near uniform,
+as recommended by Andrychowicz et al. 2020, which the paper follows) and the last value layer
+(orthogonal, scale 1).
+
+Time convention: every call takes a time sequence ``obs [T, B, 21, 21, 3]`` and
+``starts [T, B]``; ``starts[t]`` True means ``obs[t]`` is the first observation of an episode,
+so the carry is reset to zeros *before* step ``t`` is processed (PureJaxRL's ``ScannedRNN``
+idea: ``jnp.where(start, zeros, carry)`` inside the scan, no ``cond``). ``B`` may be any
+tuple of batch dimensions, including none.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+from flax import struct
+
+NUM_ACTIONS = 7
+OBS_SHAPE = (21, 21, 3)
+HIDDEN = 192
+PARAM_COUNT = 667_787  # with aux decoder, one LSTM bias per gate (PyTorch count: 668,555)
+
+Carry = tuple  # (c, h), each float32 [*batch, HIDDEN]
+
+
+@struct.dataclass
+class UnrollOutput:
+    """Everything one unroll produces. Leading axes [T, *batch].
+
+    carry:        final (c, h) after the last step.
+    logits:       float32 [T, *batch, num_actions].
+    value:        float32 [T, *batch].
+    aux_pred:     float32 [T, *batch, 21, 21, 3] or None (no decoder / no actions given).
+    step_carries: (c, h), each [T, *batch, HIDDEN]: the carry the LSTM consumed at step t,
+                  i.e. after the reset (zeros wherever ``starts[t]``). Slicing it at a segment
+                  start gives the stored state PPO's minibatches start from.
+    """
+
+    carry: Carry
+    logits: jax.Array
+    value: jax.Array
+    aux_pred: Optional[jax.Array]
+    step_carries: Carry
+
+
+class ResetLSTM(nn.Module):
+    """An LSTM scanned over time whose carry is zeroed where ``starts[t]`` is True.
+
+    ``__call__(carry, (x [T, *batch, F], starts [T, *batch]))`` returns
+    ``(final_carry, (outputs [T, *batch, H], step_carries))``.
+    """
+
+    features: int = HIDDEN
+
+    @functools.partial(
+        nn.scan,
+        variable_broadcast="params",
+        split_rngs={"params": False},
+        in_axes=0,
+        out_axes=0,
+    )
+    @nn.compact
+    def __call__(self, carry: Carry, xs: tuple[jax.Array, jax.Array]):
+        x, start = xs
+        keep = jnp.logical_not(start)[..., None]
+        carry = jax.tree.map(lambda c: jnp.where(keep, c, jnp.zeros_like(c)), carry)
+        new_carry, y = nn.OptimizedLSTMCell(self.features, name="cell")(carry, x)
+        return new_carry, (y, carry)
+
+
+def _flatten_lead(x: jax.Array, tail: int) -> tuple[jax.Array, tuple[int, ...]]:
+    """Merge all but the last ``tail`` axes (convs want exactly one batch axis)."""
+    lead = x.shape[: x.ndim - tail]
+    return x.reshape((-1,) + x.shape[x.ndim - tail :]), lead
+
+
+class SocialNet(nn.Module):
+    """CNN-LSTM actor-critic with the auxiliary next-observation decoder (see module doc).
+
+    ``SocialNet(num_actions=7, use_aux=True)``. ``use_aux=False`` drops the decoder (the
+    paper's "vanilla PPO" baseline): 496,328 parameters.
+    """
+
+    num_actions: int = NUM_ACTIONS
+    use_aux: bool = True
+    hidden_size: int = HIDDEN
+
+    def setup(self) -> None:
+        conv = functools.partial(nn.Conv, kernel_size=(3, 3), padding="VALID")
+        self.conv1 = conv(32, strides=(3, 3))
+        self.conv2 = conv(64)
+        self.conv3 = conv(64)
+        self.embed = nn.Dense(self.hidden_size)
+        self.core = ResetLSTM(self.hidden_size)
+        self.value1 = nn.Dense(64)
+        self.value2 = nn.Dense(64)
+        self.value_out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
+        self.policy1 = nn.Dense(64)
+        self.policy2 = nn.Dense(64)
+        self.policy_out = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))
+        if self.use_aux:
+            deconv = functools.partial(nn.ConvTranspose, kernel_size=(3, 3), padding="VALID")
+            self.aux_fc = nn.Dense(3 * 3 * 64)
+            self.deconv1 = deconv(64)
+            self.deconv2 = deconv(32)
+            self.deconv3 = deconv(OBS_SHAPE[-1], strides=(3, 3))
+
+    # ------------------------------------------------------------------ pieces
+    def initial_carry(self, batch_shape: Union[int, Sequence[int]] = ()) -> Carry:
+        """Zero (c, h), each float32 [*batch_shape, hidden_size]. Needs no params."""
+        if isinstance(batch_shape, int):
+            batch_shape = (batch_shape,)
+        zeros = jnp.zeros(tuple(batch_shape) + (self.hidden_size,), jnp.float32)
+        return (zeros, zeros)
+
+    def encode(self, obs: jax.Array) -> jax.Array:
+        """uint8 [..., 21, 21, 3] -> float32 [..., hidden_size] (convs + Dense + tanh)."""
+        x, lead = _flatten_lead(obs, 3)
+        x = x.astype(jnp.float32) / 255.0
+        x = nn.leaky_relu(self.conv1(x))
+        x = nn.leaky_relu(self.conv2(x))
+        x = nn.leaky_relu(self.conv3(x))
+        x = jnp.tanh(self.embed(x.reshape(x.shape[0], -1)))
+        return x.reshape(lead + (self.hidden_size,))
+
+    def heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """LSTM output [..., H] -> (logits [..., num_actions], value [...])."""
+        v = jnp.tanh(self.value1(h))
+        v = jnp.tanh(self.value2(v))
+        value = self.value_out(v)[..., 0]
+        p = jnp.tanh(self.policy1(h))
+        p = jnp.tanh(self.policy2(p))
+        return self.policy_out(p), value
+
+    def decode(self, h: jax.Array, actions: jax.Array) -> jax.Array:
+        """(LSTM output [..., H], actions int [...]) -> predicted next obs [..., 21, 21, 3]
+        on the [0, 1] scale (linear output; see module doc)."""
+        z = jnp.concatenate([h, jax.nn.one_hot(actions, self.num_actions, dtype=h.dtype)], -1)
+        z, lead = _flatten_lead(z, 1)
+        z = self.aux_fc(z).reshape(z.shape[0], 3, 3, 64)
+        z = nn.leaky_relu(self.deconv1(z))
+        z = nn.leaky_relu(self.deconv2(z))
+        z = self.deconv3(z)
+        return z.reshape(lead + OBS_SHAPE)
+
+    # ------------------------------------------------------------------ calls
+    def unroll(
+        self,
+        carry: Carry,
+        obs: jax.Array,
+        starts: jax.Array,
+        action_for_aux: Optional[jax.Array] = None,
+    ) -> UnrollOutput:
+        """Run a time sequence. obs uint8 [T, *B, 21, 21, 3]; starts bool [T, *B];
+        carry (c, h) [*B, H]; action_for_aux int [T, *B] or None. See :class:`UnrollOutput`."""
+        x = self.encode(obs)
+        carry, (h, step_carries) = self.core(carry, (x, jnp.asarray(starts, bool)))
+        logits, value = self.heads(h)
+        aux_pred = None
+        if self.use_aux:
+            if action_for_aux is not None:
+                aux_pred = self.decode(h, jnp.asarray(action_for_aux, jnp.int32))
+            elif self.is_initializing():  # create the decoder's params all the same
+                self.decode(h, jnp.zeros(h.shape[:-1], jnp.int32))
+        return UnrollOutput(carry, logits, value, aux_pred, step_carries)
+
+    def __call__(
+        self,
+        carry: Carry,
+        obs: jax.Array,
+        starts: jax.Array,
+        action_for_aux: Optional[jax.Array] = None,
+    ) -> tuple[Carry, jax.Array, jax.Array, Optional[jax.Array]]:
+        """Time sequence -> (new_carry, logits [T, *B, A], value [T, *B], aux_pred or None).
+
+        ``starts[t]`` True: ``obs[t]`` begins an episode, the carry is zeroed before step t.
+        ``aux_pred[t]`` predicts ``obs[t + 1] / 255`` given ``action_for_aux[t]``; it is None
+        when ``use_aux`` is False or no actions are given.
+        """
+        out = self.unroll(carry, obs, starts, action_for_aux)
+        return out.carry, out.logits, out.value, out.aux_pred
+
+    def step(
+        self,
+        carry: Carry,
+        obs: jax.Array,
+        starts: jax.Array,
+        action_for_aux: Optional[jax.Array] = None,
+    ) -> tuple[Carry, jax.Array, jax.Array, Optional[jax.Array]]:
+        """One step (acting in a rollout): obs [*B, 21, 21, 3], starts [*B] ->
+        (new_carry, logits [*B, A], value [*B], aux_pred [*B, 21, 21, 3] or None)."""
+        act = None if action_for_aux is None else jnp.asarray(action_for_aux)[None]
+        out = self.unroll(carry, obs[None], jnp.asarray(starts)[None], act)
+        aux = None if out.aux_pred is None else out.aux_pred[0]
+        return out.carry, out.logits[0], out.value[0], aux
+
+
+def _init(network: SocialNet, key: jax.Array) -> Any:
+    obs = jnp.zeros((1, 1) + OBS_SHAPE, jnp.uint8)
+    starts = jnp.ones((1, 1), bool)
+    actions = jnp.zeros((1, 1), jnp.int32)
+    return network.init(key, network.initial_carry((1,)), obs, starts, actions)["params"]
+
+
+_init_jit = jax.jit(_init, static_argnums=0)
+
+
+def init_params(network: SocialNet, key: jax.Array) -> Any:
+    """The ``params`` collection of ``network`` (decoder included when ``use_aux``).
+
+    Jitted, one compile per network config (eagerly, each initialiser would compile on its
+    own); under an outer trace (``jit``, ``vmap`` over seeds, ``eval_shape``) it is traced
+    into the caller's computation."""
+    if isinstance(key, jax.core.Tracer):
+        return _init(network, key)
+    return _init_jit(network, key)
+
+
+def param_count(params: Any) -> int:
+    """Number of scalars in a parameter pytree."""
+    return int(sum(x.size for x in jax.tree.leaves(params)))

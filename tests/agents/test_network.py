@@ -1,0 +1,220 @@
+"""SocialNet: exact size, shapes, carry resets at episode starts, jit/vmap, step == sequence."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sociajax.agents.network import HIDDEN, OBS_SHAPE, PARAM_COUNT, SocialNet, init_params, param_count
+
+KEY = jax.random.PRNGKey(0)
+NET = SocialNet()
+
+
+# Test-side jits of tiny programs skip XLA's slow backend optimisations: compiling dominates.
+def fast_jit(fun, **kwargs):
+    options = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+    return jax.jit(fun, compiler_options=options, **kwargs)
+
+
+T, B = 6, 2  # most calls share this shape, hence one compile
+
+
+def random_obs(seed: int, lead: tuple[int, ...] = (T, B)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, lead + OBS_SHAPE, dtype=np.uint8)
+
+
+def random_actions(seed: int, lead: tuple[int, ...] = (T, B)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 7, lead).astype(np.int32)
+
+
+def random_carry(seed: int, batch: tuple[int, ...] = (B,)):
+    rng = np.random.default_rng(seed)
+    return tuple(jnp.asarray(rng.normal(size=batch + (HIDDEN,)), jnp.float32) for _ in range(2))
+
+
+# Initialisation, compiled without XLA's slow optimisations (tests only: the values differ
+# from the library's jitted init in the last bits).
+fast_init = fast_jit(lambda key: init_params(NET, key))
+
+
+@pytest.fixture(scope="module")
+def params():
+    return fast_init(KEY)
+
+
+# Forward passes of tiny batches: compiling dominates, so skip XLA's slow optimisations.
+@fast_jit
+def run(params, carry, obs, starts, actions):
+    return NET.apply({"params": params}, carry, obs, starts, actions)
+
+
+@fast_jit
+def run_step(params, carry, obs, starts, actions):
+    return NET.apply({"params": params}, carry, obs, starts, actions, method="step")
+
+
+def assert_outputs_close(a, b, atol=1e-5):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- size
+def test_param_count_is_papers_with_one_lstm_bias(params) -> None:
+    """Layer by layer (kernel + bias):
+
+    conv1   3*3*3*32 + 32                      =     896
+    conv2   3*3*32*64 + 64                     =  18,496
+    conv3   3*3*64*64 + 64                     =  36,928
+    embed   576*192 + 192                      = 110,784
+    lstm    4 gates * (192*192 + 192*192 + 192) = 295,680  (PyTorch adds a second 4*192 bias)
+    value   (192*64 + 64) + (64*64 + 64) + (64*1 + 1) = 12,352 + 4,160 + 65  = 16,577
+    policy  (192*64 + 64) + (64*64 + 64) + (64*7 + 7) = 12,352 + 4,160 + 455 = 16,967
+    aux_fc  (192 + 7)*576 + 576                = 115,200
+    deconv1 3*3*64*64 + 64                     =  36,928
+    deconv2 3*3*64*32 + 32                     =  18,464
+    deconv3 3*3*32*3 + 3                       =     867
+    total                                      = 667,787 = 668,555 (paper, PyTorch) - 4*192
+    """
+    per_layer = {name: param_count(sub) for name, sub in params.items()}
+    assert per_layer == {
+        "conv1": 896,
+        "conv2": 18_496,
+        "conv3": 36_928,
+        "embed": 110_784,
+        "core": 295_680,
+        "value1": 12_352,
+        "value2": 4_160,
+        "value_out": 65,
+        "policy1": 12_352,
+        "policy2": 4_160,
+        "policy_out": 455,
+        "aux_fc": 115_200,
+        "deconv1": 36_928,
+        "deconv2": 18_464,
+        "deconv3": 867,
+    }
+    count = param_count(params)
+    assert count == 667_787 == PARAM_COUNT
+    assert count + 4 * HIDDEN == 668_555  # the paper's number, with PyTorch's b_hh
+
+
+def test_vanilla_network_has_no_decoder() -> None:
+    params = jax.eval_shape(lambda k: init_params(SocialNet(use_aux=False), k), KEY)  # shapes only
+    assert param_count(params) == 667_787 - (115_200 + 36_928 + 18_464 + 867) == 496_328
+    assert not any(k.startswith(("aux", "deconv")) for k in params)
+
+
+# ---------------------------------------------------------------------- shapes
+def test_shapes_and_dtypes(params) -> None:
+    starts = np.zeros((T, B), bool)
+    carry, logits, value, aux = run(params, NET.initial_carry(B), random_obs(0), starts, random_actions(0))
+    assert [c.shape for c in carry] == [(B, HIDDEN)] * 2
+    assert logits.shape == (T, B, 7) and value.shape == (T, B) and aux.shape == (T, B) + OBS_SHAPE
+    assert logits.dtype == value.dtype == aux.dtype == jnp.float32
+    # No actions: no prediction (shapes only, nothing to compile).
+    no_actions = jax.eval_shape(
+        lambda p: NET.apply({"params": p}, NET.initial_carry(B), random_obs(0), starts), params
+    )
+    assert no_actions[3] is None and no_actions[1].shape == (T, B, 7)
+    carry, logits, value, aux = run_step(
+        params, NET.initial_carry(B), random_obs(0)[0], starts[0], random_actions(0)[0]
+    )
+    assert logits.shape == (B, 7) and value.shape == (B,) and aux.shape == (B,) + OBS_SHAPE
+
+
+def test_initial_carry_is_zeros_of_any_batch_shape() -> None:
+    for batch, shape in [(4, (4, HIDDEN)), ((2, 3), (2, 3, HIDDEN)), ((), (HIDDEN,))]:
+        c, h = NET.initial_carry(batch)
+        assert c.shape == h.shape == shape and not c.any() and not h.any()
+
+
+def test_first_policy_is_near_uniform(params) -> None:
+    starts = np.ones((T, B), bool)
+    _, logits, _, _ = run(params, NET.initial_carry(B), random_obs(1), starts, random_actions(1))
+    entropy = -(jax.nn.softmax(logits) * jax.nn.log_softmax(logits)).sum(-1)
+    assert float(entropy.min()) > np.log(7) - 1e-3
+
+
+# ---------------------------------------------------------------------- resets
+def test_carry_resets_exactly_at_episode_starts(params) -> None:
+    """Env 0 starts an episode at t=6, env 1 never does: the joint 12-step run must equal
+    (env 0) a run of obs[:6] from the carry then obs[6:] from zeros, and (env 1) a run of
+    obs[:6] then obs[6:] continuing from the carry reached at t=6."""
+    k = T
+    obs = random_obs(2, (2 * T, B))
+    actions = random_actions(3, (2 * T, B))
+    starts = np.zeros((2 * T, B), bool)
+    starts[k, 0] = True
+    carry0 = random_carry(4)
+    full = run(params, carry0, obs, starts, actions)
+
+    no = np.zeros((T, B), bool)
+    head = run(params, carry0, obs[:k], no, actions[:k])
+    mid_carry = head[0]
+    reset_carry = tuple(jnp.where(np.array([True, False])[:, None], 0.0, c) for c in mid_carry)
+    tail = run(params, reset_carry, obs[k:], no, actions[k:])
+    assert_outputs_close(full[0], tail[0])
+    for i in (1, 2, 3):  # logits, value, aux
+        assert_outputs_close(full[i], np.concatenate([head[i], tail[i]], 0))
+
+    # The reset matters: without it env 0's outputs from t=6 on differ.
+    unreset = run(params, mid_carry, obs[k:], no, actions[k:])
+    assert np.abs(np.asarray(unreset[2][0, 0]) - np.asarray(full[2][k, 0])).max() > 1e-4
+
+
+def test_start_at_step_zero_ignores_incoming_carry(params) -> None:
+    obs, starts, actions = random_obs(5), np.zeros((T, B), bool), random_actions(5)
+    starts[0] = True
+    a = run(params, random_carry(6), obs, starts, actions)
+    b = run(params, NET.initial_carry(B), obs, starts, actions)
+    assert_outputs_close(a, b, atol=0)
+
+
+# ---------------------------------------------------------------------- equivalences
+def test_step_by_step_equals_sequence(params) -> None:
+    obs, actions = random_obs(7), random_actions(9)
+    starts = np.random.default_rng(8).random((T, B)) < 0.3
+    carry = random_carry(10)
+    seq = run(params, carry, obs, starts, actions)
+    outs = []
+    for i in range(T):
+        carry, logits, value, aux = run_step(params, carry, obs[i], starts[i], actions[i])
+        outs.append((logits, value, aux))
+    assert_outputs_close(seq[0], carry)
+    for j in range(3):
+        assert_outputs_close(seq[j + 1], np.stack([o[j] for o in outs]))
+
+
+def test_jit_and_vmap_over_agents_and_batch_shapes(params) -> None:
+    """vmap over a stacked agent axis of params equals per-agent calls; an extra batch
+    dimension equals the flattened batch."""
+    other = fast_init(jax.random.PRNGKey(1))
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), params, other)
+    obs = random_obs(11, (2, T, B))
+    starts = np.zeros((2, T, B), bool)
+    actions = random_actions(12, (2, T, B))
+    carry = NET.initial_carry((2, B))
+    vmapped = fast_jit(jax.vmap(lambda p, c, o, s, a: NET.apply({"params": p}, c, o, s, a)))
+    out = vmapped(stacked, carry, obs, starts, actions)
+    for i, p in enumerate((params, other)):
+        single = run(p, NET.initial_carry(B), obs[i], starts[i], actions[i])
+        assert_outputs_close(jax.tree.map(lambda x: x[i], out), single)
+
+    # batch [1, B] == batch [B]
+    (c, h), logits, value, aux = run(
+        params, NET.initial_carry((1, B)), obs[0][:, None], starts[0][:, None], actions[0][:, None]
+    )
+    first = jax.tree.map(lambda x: x[0], out)
+    assert_outputs_close(((c[0], h[0]), logits[:, 0], value[:, 0], aux[:, 0]), first)
+
+
+def test_aux_prediction_depends_on_the_action(params) -> None:
+    obs, starts = random_obs(13), np.ones((T, B), bool)
+    preds = [
+        run(params, NET.initial_carry(B), obs, starts, np.full((T, B), a, np.int32))[3] for a in range(3)
+    ]
+    assert float(jnp.abs(preds[0] - preds[1]).max()) > 1e-5
+    assert float(jnp.abs(preds[1] - preds[2]).max()) > 1e-5
