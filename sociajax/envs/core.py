@@ -8,6 +8,7 @@ object as a static Python value; everything else lives in ``EnvParams`` and may 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, Sequence
 
@@ -63,7 +64,7 @@ def _is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-class MultiAgentGridEnv:
+class MultiAgentGridEnv(abc.ABC):
     """Base class: movement, rewards on entering goals, prestige, views, auto-reset.
 
     Subclasses provide ``_generate`` (a random initial layout), ``_goal_rewards`` (what
@@ -248,15 +249,15 @@ class MultiAgentGridEnv:
         return state, reward, self._episode_over(state, params)
 
     # ------------------------------------------------------------------ subclass hooks
+    @abc.abstractmethod
     def _generate(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, ...]:
         """(grid uint8 [H, W], goal_pos [G, 2], agent_pos [A, 2], agent_dir [A])."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _goal_rewards(
         self, state: EnvState, entered: jax.Array, goal_index: jax.Array, time: jax.Array, params: EnvParams
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(reward [A], last_goal [A], agent_done [A]) after agents entered goals."""
-        raise NotImplementedError
 
     def _episode_over(self, state: EnvState, params: EnvParams) -> jax.Array:
         return state.time >= params.max_steps
