@@ -17,13 +17,11 @@ import datetime as dt
 import json
 import os
 import platform
-import time
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-import sociajax
+from sociajax.eval import rollout_throughput
 
 OURS = ("GoalCycle-3", "FourRooms", "Maze")
 
@@ -42,59 +40,9 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _time_compiled(fn: Callable, key: jax.Array) -> tuple[float, float]:
-    """(compile seconds, steady-state run seconds) of a jitted fn of a key."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(key).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(key))  # warm-up
-    best = float("inf")
-    for repeat in range(2):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(jax.random.fold_in(key, repeat + 1)))
-        best = min(best, time.perf_counter() - start)
-    return compile_s, best
-
-
 def bench_sociajax(env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv") -> dict[str, Any]:
-    """Random rollout of ``env_id``; ``batched`` is "VecEnv" (resets only when an episode ends)
-    or "vmap" (``jax.vmap(env.step)``, which builds a reset layout every step)."""
-    env, params = sociajax.make(env_id)
-    venv = sociajax.VecEnv(env, num_envs)
-    vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-    def rollout(key: jax.Array) -> jax.Array:
-        _, state = venv.reset(key, params)
-
-        def body(carry, key):
-            state, checksum = carry
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (num_envs, env.n_agents), 0, 3)
-            if batched == "VecEnv":
-                obs, state, _, _, _ = venv.step(key_step, state, actions, params)
-            else:
-                obs, state, _, _, _ = vmapped_step(jax.random.split(key_step, num_envs), state, actions, params)
-            return (state, checksum + obs.astype(jnp.uint32).sum()), None
-
-        (_, checksum), _ = jax.lax.scan(body, (state, jnp.uint32(0)), jax.random.split(key, num_steps))
-        return checksum
-
-    compile_s, run_s = _time_compiled(rollout, jax.random.PRNGKey(0))
-    env_steps = num_envs * num_steps / run_s
-    return {
-        "library": "sociajax",
-        "env": env_id,
-        "batching": batched,
-        "num_envs": num_envs,
-        "num_steps": num_steps,
-        "n_agents": env.n_agents,
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "env_steps_per_s": env_steps,
-        "agent_steps_per_s": env_steps * env.n_agents,
-        "obs_shape": list(env.obs_shape[1:]),
-        "notes": "egocentric RGB views with MiniGrid occlusion for every agent",
-    }
+    record = rollout_throughput(env_id, num_envs, num_steps, batching=batched)
+    return {"library": "sociajax", **record, "notes": "egocentric RGB views with MiniGrid occlusion for every agent"}
 
 
 def bench_peers(names: list[str], num_envs: int, num_steps: int) -> list[dict[str, Any]]:

@@ -11,47 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import sociajax
 from sociajax.agents import make_policy
-from sociajax.eval import record_episode, scripted_returns
+from sociajax.eval import record_episode, rollout_throughput, scripted_returns
 from sociajax.viz import frames_with_views, save_gif
-
-
-def env_throughput(env_id: str, num_envs: int, num_steps: int, seed: int = 0) -> dict[str, float]:
-    """Random-action VecEnv rollout: compile seconds apart from steady-state steps/s."""
-    env, params = sociajax.make(env_id)
-    venv = sociajax.VecEnv(env, num_envs)
-
-    @jax.jit
-    def rollout(key):
-        _, state = venv.reset(key, params)
-
-        def body(carry, key):
-            state, checksum = carry
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (num_envs, env.n_agents), 0, 3)
-            obs, state, _, _, _ = venv.step(key_step, state, actions, params)
-            # Consume the observations so XLA cannot skip rendering them.
-            return (state, checksum + obs.astype(jnp.uint32).sum()), None
-
-        (_, checksum), _ = jax.lax.scan(body, (state, jnp.uint32(0)), jax.random.split(key, num_steps))
-        return checksum
-
-    start = time.perf_counter()
-    compiled = rollout.lower(jax.random.PRNGKey(seed)).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(jax.random.PRNGKey(seed)))  # warm-up
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.PRNGKey(seed + 1)))
-    run_s = time.perf_counter() - start
-    env_steps = num_envs * num_steps / run_s
-    return {"compile_s": compile_s, "env_steps_per_s": env_steps, "agent_steps_per_s": env_steps * env.n_agents}
 
 
 def main() -> None:
@@ -82,7 +49,7 @@ def main() -> None:
     for name, mean, std in zip(names, returns.mean(0), returns.std(0)):
         print(f"  {name:18s} {mean:7.2f} +- {std:.2f}")
 
-    speed = env_throughput("GoalCycle-3", args.num_envs, args.num_steps, args.seed)
+    speed = rollout_throughput("GoalCycle-3", args.num_envs, args.num_steps, seed=args.seed)
     print(
         f"GoalCycle-3 random rollout, {args.num_envs} envs: {speed['env_steps_per_s']:,.0f} env-steps/s "
         f"({speed['agent_steps_per_s']:,.0f} agent-steps/s, 3 views each), compile {speed['compile_s']:.1f}s"

@@ -1,5 +1,6 @@
 """Running policies in the envs: scripted rollouts, returns, recordings."""
 
 from sociajax.eval.scripted import record_episode, scripted_returns
+from sociajax.eval.throughput import rollout_throughput
 
-__all__ = ["record_episode", "scripted_returns"]
+__all__ = ["record_episode", "rollout_throughput", "scripted_returns"]
