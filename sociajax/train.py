@@ -1,0 +1,64 @@
+"""``python -m sociajax.train --preset NAME [--run-dir DIR] [--seed S] [--num-seeds K]
+[--total-env-steps N] [--resume] [--any.config.field VALUE]``
+
+The preset gives the whole :class:`~sociajax.training.config.TrainConfig`; every field can
+then be overridden by a flag generated from the dataclasses (``--help`` lists them with
+their preset values). ``--resume`` continues the run folder's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from sociajax.training.config import PRESETS, TrainConfig, get_preset
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]:
+    """(config, resume) from the command line."""
+    import tyro
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="social-scripted")
+    pre.add_argument("--resume", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    try:
+        default = get_preset(known.preset)
+    except ValueError as err:
+        raise SystemExit(f"error: --preset: {err}") from None
+    description = (
+        f"Train a population (preset {known.preset!r}; presets: {', '.join(sorted(PRESETS))}). "
+        "--preset NAME picks the defaults below; --resume continues the run folder."
+    )
+    try:
+        config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog="python -m sociajax.train")
+    except ValueError as err:  # validation of the combined config
+        raise SystemExit(f"error: {err}") from None
+    return config, known.resume
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    config, resume = parse_args(argv)
+    from sociajax.training.run import train
+
+    try:
+        result = train(config, resume=resume)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    status = "interrupted (checkpoint saved; continue with --resume)" if result.interrupted else "done"
+    per_seed = ", ".join(f"{s:,}" for s in result.env_steps)
+    print(
+        f"{status}: {result.updates} updates, env steps per seed [{per_seed}], "
+        f"{result.wall_s:.0f} s wall ({result.compile_s:.0f} s compiling)\n"
+        f"final returns by agent: "
+        + ", ".join(f"{i} ({a.role}) {r:+.3f}" for i, (a, r) in enumerate(zip(config.agents, result.final_return)))
+        + f"\nrun folder: {result.run_dir} (metrics.csv, learning_curve.png, checkpoints/)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

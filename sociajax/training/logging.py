@@ -1,0 +1,118 @@
+"""Metric sinks of a run: ``metrics.csv`` (always), TensorBoard (optional), progress bar.
+
+``metrics.csv`` has one row per update, seed and agent. Columns: ``update``, ``env_steps``
+(cumulative, per seed), ``seed``, ``agent``, ``role``, ``return`` (mean episode return of
+that agent over the update's episodes), ``episode_length``, ``sps`` (env steps per second of
+all seeds over the chunk that produced the row), ``wall_s`` (seconds since the run began,
+resumed segments included), then the learner's PPO metrics (empty for other roles).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from sociajax.training.trainer import PPO_METRICS
+
+COLUMNS = ("update", "env_steps", "seed", "agent", "role", "return", "episode_length", "sps", "wall_s") + PPO_METRICS
+
+
+def chunk_rows(
+    metrics: dict[str, np.ndarray],
+    roles: tuple[str, ...],
+    learner_agents: tuple[int, ...],
+    first_update: int,
+    env_steps_before: np.ndarray,
+    seeds: np.ndarray,
+    sps: float,
+    wall_s: float,
+) -> list[dict[str, Any]]:
+    """Rows of one chunk's metrics ([S, U, ...] arrays) in :data:`COLUMNS` order."""
+    returns = metrics["return"]  # [S, U, A]
+    num_seeds, num_updates, num_agents = returns.shape
+    steps = env_steps_before[:, None] + np.cumsum(metrics["env_steps"].astype(np.int64), 1)
+    rows = []
+    for u in range(num_updates):
+        for s in range(num_seeds):
+            for a in range(num_agents):
+                row = {
+                    "update": first_update + u + 1,
+                    "env_steps": int(steps[s, u]),
+                    "seed": int(seeds[s]),
+                    "agent": a,
+                    "role": roles[a],
+                    "return": float(returns[s, u, a]),
+                    "episode_length": float(metrics["episode_length"][s, u]),
+                    "sps": round(sps, 1),
+                    "wall_s": round(wall_s, 3),
+                }
+                if a in learner_agents:
+                    k = learner_agents.index(a)
+                    row.update({name: float(metrics[name][s, u, k]) for name in PPO_METRICS})
+                else:
+                    row.update({name: "" for name in PPO_METRICS})
+                rows.append(row)
+    return rows
+
+
+class MetricsCSV:
+    """Appends rows to ``metrics.csv``, flushing after every chunk."""
+
+    def __init__(self, path: str | os.PathLike, keep_through_update: Optional[int] = None) -> None:
+        """Open for appending; with ``keep_through_update`` (a resume), first drop rows of
+        updates after that one (written after the checkpoint that is being resumed)."""
+        self.path = Path(path)
+        if keep_through_update is not None and self.path.exists():
+            with self.path.open(newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["update"]) <= keep_through_update]
+            self._write(kept, "w")
+        elif keep_through_update is None:
+            self._write([], "w")
+
+    def _write(self, rows: Iterable[dict[str, Any]], mode: str) -> None:
+        new = mode == "w" or not self.path.exists()
+        with self.path.open(mode, newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        self._write(rows, "a")
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class TensorBoard:
+    """Seed-averaged scalars per agent, keyed by env steps (needs ``tensorboardX``)."""
+
+    def __init__(self, log_dir: str | os.PathLike) -> None:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as err:
+            raise ImportError(
+                "tensorboard=True needs the tensorboardX package: pip install tensorboardX"
+            ) from err
+        self.writer = SummaryWriter(str(log_dir))
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        by_key: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_key.setdefault((row["update"], row["agent"]), []).append(row)
+        for (_, agent), group in sorted(by_key.items()):
+            step = int(np.mean([r["env_steps"] for r in group]))
+            for name in ("return",) + PPO_METRICS:
+                values = [r[name] for r in group if r[name] != ""]
+                if values:
+                    self.writer.add_scalar(f"agent{agent}/{name}", float(np.mean(values)), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,112 @@
+"""Collect whole episodes of a population with ``lax.scan``.
+
+Each update starts ``B`` fresh episodes and steps them for the rollout length (the time
+limit padded to a multiple of ``segment_len``). Envs are stepped *without* auto-reset: an
+env whose episode ended keeps stepping, but its later steps are masked (``valid`` False,
+reward 0), so every env contributes exactly one episode, as in the paper's "128 episodes per
+update". No ``lax.cond`` sits in the loop, so nothing turns into a both-branches ``select``
+when seeds are vmapped. Agents that reached their goal in Four Rooms / Maze stop acting and
+their steps are masked too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from sociajax.agents.ppo import Rollout
+from sociajax.envs.core import EnvParams, MultiAgentGridEnv
+from sociajax.training.population import Population, PopulationState
+
+# ``vmap`` axes of a learner-stacked rollout: time-major fields carry learners on axis 1.
+ROLLOUT_AXES = Rollout(
+    obs=1, actions=1, rewards=1, dones=1, starts=1, log_probs=1, values=1, init_carry=0, valid=1
+)
+
+
+@struct.dataclass
+class EpisodeStats:
+    """Per env of one rollout: ``returns`` f32 [B, A] (summed over the episode) and
+    ``lengths`` int32 [B] (env steps until the episode ended)."""
+
+    returns: jax.Array
+    lengths: jax.Array
+
+
+def collect(
+    population: Population,
+    env: MultiAgentGridEnv,
+    env_params: EnvParams,
+    state: PopulationState,
+    key: jax.Array,
+    num_envs: int,
+    num_steps: int,
+) -> tuple[Rollout, EpisodeStats]:
+    """One batch of whole episodes: the learners' :class:`Rollout` stacked on axis 1 of its
+    time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats."""
+    learners = jnp.asarray(population.learner_agents, jnp.int32)
+    n_learners = len(population.learner_agents)
+    key_reset, key_run = jax.random.split(key)
+    env_state = jax.vmap(env.reset_state, in_axes=(0, None))(jax.random.split(key_reset, num_envs), env_params)
+    get_obs = jax.vmap(env.get_obs, in_axes=(0, None))
+    step = jax.vmap(env.step_state, in_axes=(0, 0, None))
+    params = population.acting_params(state)
+
+    def body(carry, t):
+        env_state, obs, rnn, memories, finished, starts, totals, lengths = carry
+        active = ~finished
+        acting = active[:, None] & ~env_state.agent_done  # [B, A]
+        actions, rnn, memories, extras = population.act(
+            jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state
+        )
+        env_state, reward, done = step(env_state, actions, env_params)
+        reward = jnp.where(active[:, None], reward, 0.0)
+        ended = done & active
+        out = {
+            "obs": jnp.swapaxes(obs[:, learners], 0, 1),  # [L, B, ...]
+            "actions": actions[:, learners].T,
+            "rewards": reward[:, learners].T,
+            "dones": jnp.broadcast_to(ended, (n_learners, num_envs)),
+            "starts": jnp.broadcast_to(starts, (n_learners, num_envs)),
+            "log_probs": extras["log_prob"][:n_learners],
+            "values": extras["value"][:n_learners],
+            "valid": acting[:, learners].T,
+        }
+        carry = (
+            env_state,
+            get_obs(env_state, env_params),
+            rnn,
+            memories,
+            finished | done,
+            jnp.zeros_like(starts),
+            totals + reward,
+            lengths + active.astype(jnp.int32),
+        )
+        return carry, out
+
+    init = (
+        env_state,
+        get_obs(env_state, env_params),
+        population.initial_carry(num_envs),
+        population.init_memories(env_state),
+        jnp.zeros((num_envs,), bool),
+        jnp.ones((num_envs,), bool),
+        jnp.zeros((num_envs, population.n_agents), jnp.float32),
+        jnp.zeros((num_envs,), jnp.int32),
+    )
+    (_, last_obs, _, _, _, last_starts, totals, lengths), out = jax.lax.scan(body, init, jnp.arange(num_steps))
+    rollout = Rollout(
+        obs=jnp.concatenate([out["obs"], jnp.swapaxes(last_obs[:, learners], 0, 1)[None]], 0),
+        actions=out["actions"],
+        rewards=out["rewards"],
+        dones=out["dones"],
+        starts=jnp.concatenate([out["starts"], jnp.broadcast_to(last_starts, (1, n_learners, num_envs))], 0),
+        log_probs=out["log_probs"],
+        values=out["values"],
+        init_carry=jax.tree.map(lambda c: c[:n_learners], population.initial_carry(num_envs)),
+        valid=out["valid"],
+    )
+    return rollout, EpisodeStats(returns=totals, lengths=lengths)

@@ -1,0 +1,206 @@
+"""The host loop of a run: compiled chunks, metrics, checkpoints, signals, resume, plot.
+
+Between chunks the loop logs and, every ``checkpoint_every`` chunks, saves a checkpoint; a
+SIGINT or SIGTERM lets the chunk in flight finish, saves, and returns, so an interrupted run
+loses nothing. ``resume=True`` restores the run folder's last checkpoint, drops metric rows
+written after it, and continues; since update ``u`` draws its randomness from
+``fold_in(seed_key, u)``, the resumed numbers equal those of one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import jax
+import numpy as np
+
+from sociajax.training.checkpoint import Checkpointer, load_agent_params
+from sociajax.training.config import TrainConfig
+from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows
+from sociajax.training.trainer import Trainer, make_train
+
+# Fields that may differ between a run folder's config and the config that resumes it:
+# they change how long or how verbosely it runs, not what one update computes.
+RESUMABLE_CHANGES = ("total_env_steps", "checkpoint_every", "keep_checkpoints", "tensorboard", "progress")
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    updates: int  # updates done per seed
+    env_steps: list[int]  # per seed
+    wall_s: float
+    compile_s: float
+    interrupted: bool
+    final_return: list[float]  # per agent: mean over seeds of the last update's return
+
+
+class StopRequest:
+    """Set by SIGINT / SIGTERM while a run is in its loop."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[int] = None
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Turn SIGINT/SIGTERM into a :class:`StopRequest` (a second SIGINT interrupts at once)."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handler(signum, frame):
+        if request and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        request.signal = signum
+        print(f"\nsignal {signal.Signals(signum).name}: finishing this chunk, then checkpointing", file=sys.stderr)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
+    diffs = []
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in RESUMABLE_CHANGES:
+            continue
+        if getattr(saved, field.name) != getattr(config, field.name):
+            diffs.append(f"{field.name}: saved {getattr(saved, field.name)!r}, given {getattr(config, field.name)!r}")
+    if diffs:
+        raise ValueError(
+            "--resume needs the run folder's config (only "
+            + ", ".join(RESUMABLE_CHANGES)
+            + " may change); differences: "
+            + "; ".join(diffs)
+        )
+
+
+def _loaded_params(config: TrainConfig) -> dict[int, Any]:
+    return {
+        i: load_agent_params(a.load_from, a.load_agent, a.load_seed)
+        for i, a in enumerate(config.agents)
+        if a.load_from
+    }
+
+
+def _progress(trainer: Trainer, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=trainer.num_updates, initial=initial, unit="update", dynamic_ncols=True, file=sys.stderr)
+
+
+def train(config: TrainConfig, resume: bool = False) -> RunResult:
+    """Run (or, with ``resume``, continue) training as ``config`` says; see module doc."""
+    run_dir = Path(config.run_dir)
+    config_path = run_dir / "config.json"
+    checkpointer: Optional[Checkpointer] = None
+    if resume:
+        if not config_path.exists():
+            raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
+        saved = TrainConfig.from_dict(json.loads(config_path.read_text()))
+        _check_resumable(saved, config)
+    elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise FileExistsError(
+            f"run_dir {str(run_dir)!r} already holds a run: pass --resume to continue it, or choose another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config.to_json())
+
+    trainer = make_train(config)
+    population = trainer.population
+    roles = tuple(a.role for a in config.agents)
+    seeds = np.arange(config.num_seeds) + config.seed
+    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
+    latest = checkpointer.latest() if resume else None
+    if latest is not None:
+        state, meta = checkpointer.restore(trainer)
+        done, env_steps, wall_before = int(meta["update"]), np.asarray(meta["env_steps"], np.int64), float(meta["wall_s"])
+        if done % trainer.updates_per_chunk:
+            raise ValueError(f"checkpoint at update {done} is not at a chunk boundary of {trainer.updates_per_chunk}")
+        csv_log = MetricsCSV(run_dir / "metrics.csv", keep_through_update=done)
+    else:
+        state = trainer.place(trainer.init(trainer.seed_keys(), _loaded_params(config)))
+        done, env_steps, wall_before = 0, np.zeros(config.num_seeds, np.int64), 0.0
+        csv_log = MetricsCSV(run_dir / "metrics.csv")
+    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard else None
+
+    start = time.perf_counter()
+    compile_start = time.perf_counter()
+    chunk = trainer.chunk.lower(state).compile()
+    compile_s = time.perf_counter() - compile_start
+    bar = _progress(trainer, done // 1, config.progress)
+    last_returns = np.full(len(config.agents), np.nan)
+    interrupted = False
+
+    def save() -> None:
+        meta = {"update": done, "env_steps": env_steps.tolist(), "wall_s": wall_before + time.perf_counter() - start}
+        checkpointer.save(done, state, meta)
+
+    try:
+        with stop_on_signals() as stop:
+            first_chunk = done // trainer.updates_per_chunk
+            for index in range(first_chunk, trainer.num_chunks):
+                tick = time.perf_counter()
+                state, metrics = chunk(state)
+                metrics = jax.device_get(metrics)
+                seconds = time.perf_counter() - tick
+                steps = metrics["env_steps"].astype(np.int64)  # [S, U]
+                sps = float(steps.sum()) / max(seconds, 1e-9)
+                rows = chunk_rows(
+                    metrics, roles, population.learner_agents, done, env_steps, seeds, sps,
+                    wall_before + time.perf_counter() - start,
+                )
+                csv_log.append(rows)
+                if board is not None:
+                    board.write(rows)
+                done += trainer.updates_per_chunk
+                env_steps = env_steps + steps.sum(1)
+                last_returns = metrics["return"][:, -1].mean(0)
+                if bar is not None:
+                    bar.update(trainer.updates_per_chunk)
+                    bar.set_postfix_str(
+                        f"env-steps/s {sps:,.0f} | return " + " ".join(f"{r:+.2f}" for r in last_returns)
+                    )
+                last = index == trainer.num_chunks - 1
+                if last or stop or (index + 1) % config.checkpoint_every == 0:
+                    save()
+                if stop:
+                    interrupted = True
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+        if board is not None:
+            board.close()
+        checkpointer.close()
+
+    from sociajax.viz.curves import plot_learning_curves
+
+    plot_learning_curves(run_dir / "metrics.csv", run_dir / "learning_curve.png")
+    return RunResult(
+        run_dir=run_dir,
+        updates=done,
+        env_steps=env_steps.tolist(),
+        wall_s=wall_before + time.perf_counter() - start,
+        compile_s=compile_s,
+        interrupted=interrupted,
+        final_return=[float(r) for r in last_returns],
+    )
