@@ -2,7 +2,8 @@
 
 Pure functions over typed pytrees; every number is a field of :class:`PPOConfig`, whose
 defaults are the paper's values (Appendix 7.7-7.8). Everything runs inside ``jit``; a whole
-update is one ``lax.scan`` over minibatches, so a population of independent learners updates
+update is straight-line code over its (static number of) minibatches, with no data-dependent
+control flow, so a population of independent learners updates
 with ``jax.vmap(functools.partial(ppo_update, config=config))`` over stacked train states.
 The config may also be a traced argument (its float fields are pytree leaves, its integer
 and bool fields static): then changing a coefficient does not recompile, and learners can
@@ -37,7 +38,7 @@ Update schedule (:func:`ppo_update`), following the paper's Appendix 7.8:
 * KL early stop: the approximate KL of the current parameters to the rollout policy is
   measured on each minibatch before its step (``mean((r - 1) - log r)``, the low-variance
   unbiased estimator); once it exceeds ``target_kl`` that step and all later ones become
-  no-ops (``jnp.where``, so it stays a single scan and works under ``vmap``).
+  no-ops (``jnp.where``: no data-dependent branch, so it works under ``vmap``).
 * KL hard limit: if any measured minibatch KL exceeds ``hard_kl`` or is not finite, or the
   KL of the final parameters over the *whole* rollout (a fresh forward unroll, so it also
   checks the last step, which no minibatch measures) exceeds ``hard_kl``, the parameters,
@@ -494,47 +495,34 @@ def ppo_update(
     def recompute(params):
         return recompute_targets(params, apply_fn, rollout, config)
 
-    def body(carry, i):
-        # Iterations 0..N-1 take minibatch steps; iteration N only recomputes, for the final
-        # KL check. ``i`` is not batched under vmap, so these conds stay conds (the unroll
-        # and the step are each compiled once).
-        state, targets, stopped, hard, taken, sums, last_kl = carry
-        due = (i % config.recompute_every == 0) | (i == config.num_minibatches)
-        targets = jax.lax.cond(due, recompute, lambda _: targets, state.params)
-
-        def step(args):
-            state, stopped, hard, taken, sums, last_kl = args
-            segments = jax.random.choice(
-                jax.random.fold_in(key, i), num_segments, (config.minibatch_segments,), replace=False
-            )
-            batch = gather_minibatch(rollout, targets, segments, config)
-            new_state, metrics = minibatch_update(state, batch, config)
-            kl = metrics["approx_kl"]
-            take = ~stopped & (kl <= config.target_kl)  # a NaN KL is not taken...
-            hard = hard | (~stopped & ~(kl <= config.hard_kl))  # ...and reverts
-            state = _select(take, new_state, state)
-            sums = {k: sums[k] + jnp.where(take, metrics[k], 0.0) for k in _MEAN_METRICS}
-            last_kl = jnp.where(stopped, last_kl, kl)
-            return state, ~take, hard, taken + take.astype(jnp.int32), sums, last_kl
-
-        args = (state, stopped, hard, taken, sums, last_kl)
-        state, stopped, hard, taken, sums, last_kl = jax.lax.cond(
-            i < config.num_minibatches, step, lambda a: a, args
+    # The minibatch loop is unrolled at trace time (``num_minibatches`` is static): XLA's CPU
+    # backend runs a gradient step inside a ``while`` loop (``lax.scan``) or ``cond`` about 4x
+    # slower than the same step in straight-line code (measured: 7.7 s vs 2.1 s for one
+    # social-scripted update), and the recompute points are static anyway.
+    state = train_state
+    stopped = jnp.zeros((), bool)
+    hard = jnp.zeros((), bool)
+    taken = jnp.zeros((), jnp.int32)
+    sums = {k: jnp.zeros((), jnp.float32) for k in _MEAN_METRICS}
+    last_kl = jnp.zeros((), jnp.float32)
+    targets = None
+    for i in range(config.num_minibatches):
+        if i % config.recompute_every == 0:
+            targets = recompute(state.params)
+        segments = jax.random.choice(
+            jax.random.fold_in(key, i), num_segments, (config.minibatch_segments,), replace=False
         )
-        return (state, targets, stopped, hard, taken, sums, last_kl), None
-
-    init = (
-        train_state,
-        jax.tree.map(jnp.zeros_like, jax.eval_shape(recompute, train_state.params)),
-        jnp.zeros((), bool),
-        jnp.zeros((), bool),
-        jnp.zeros((), jnp.int32),
-        {k: jnp.zeros((), jnp.float32) for k in _MEAN_METRICS},
-        jnp.zeros((), jnp.float32),
-    )
-    (state, final, stopped, hard, taken, sums, last_kl), _ = jax.lax.scan(
-        body, init, jnp.arange(config.num_minibatches + 1)
-    )
+        batch = gather_minibatch(rollout, targets, segments, config)
+        new_state, metrics = minibatch_update(state, batch, config)
+        kl = metrics["approx_kl"]
+        take = ~stopped & (kl <= config.target_kl)  # a NaN KL is not taken...
+        hard = hard | (~stopped & ~(kl <= config.hard_kl))  # ...and reverts
+        state = _select(take, new_state, state)
+        sums = {k: sums[k] + jnp.where(take, metrics[k], 0.0) for k in _MEAN_METRICS}
+        last_kl = jnp.where(stopped, last_kl, kl)
+        stopped = ~take
+        taken = taken + take.astype(jnp.int32)
+    final = recompute(state.params)  # for the KL of the final parameters over the whole rollout
 
     log_ratio = final.log_probs - rollout.log_probs  # ``final``: recomputed at the last iteration
     kl_final = _masked_mean(jnp.expm1(log_ratio) - log_ratio, valid)

@@ -19,7 +19,7 @@ from flax import struct
 
 from sociajax.agents.ppo import Rollout
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
-from sociajax.training.population import Population, PopulationState
+from sociajax.training.population import Population
 
 # ``vmap`` axes of a learner-stacked rollout: time-major fields carry learners on axis 1.
 ROLLOUT_AXES = Rollout(
@@ -40,27 +40,30 @@ def collect(
     population: Population,
     env: MultiAgentGridEnv,
     env_params: EnvParams,
-    state: PopulationState,
+    params: Any,
     key: jax.Array,
     num_envs: int,
     num_steps: int,
+    greedy: bool = False,
 ) -> tuple[Rollout, EpisodeStats]:
     """One batch of whole episodes: the learners' :class:`Rollout` stacked on axis 1 of its
-    time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats."""
+    time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats.
+
+    ``params``: the learned agents' stacked params (``population.acting_params(state)``);
+    ``greedy`` takes the most likely action instead of sampling (evaluation)."""
     learners = jnp.asarray(population.learner_agents, jnp.int32)
     n_learners = len(population.learner_agents)
     key_reset, key_run = jax.random.split(key)
     env_state = jax.vmap(env.reset_state, in_axes=(0, None))(jax.random.split(key_reset, num_envs), env_params)
     get_obs = jax.vmap(env.get_obs, in_axes=(0, None))
     step = jax.vmap(env.step_state, in_axes=(0, 0, None))
-    params = population.acting_params(state)
 
     def body(carry, t):
         env_state, obs, rnn, memories, finished, starts, totals, lengths = carry
         active = ~finished
         acting = active[:, None] & ~env_state.agent_done  # [B, A]
         actions, rnn, memories, extras = population.act(
-            jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state
+            jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state, greedy
         )
         env_state, reward, done = step(env_state, actions, env_params)
         reward = jnp.where(active[:, None], reward, 0.0)

@@ -102,7 +102,8 @@ def _update(
     key = jax.random.fold_in(state.key, state.update)
     key_rollout, key_ppo = jax.random.split(key)
     rollout, stats = collect(
-        population, env, env_params, state.population, key_rollout, config.num_envs, rollout_steps
+        population, env, env_params, population.acting_params(state.population), key_rollout,
+        config.num_envs, rollout_steps,
     )
     n_learners = len(population.learner_agents)
     update = jax.vmap(ppo_update, in_axes=(0, ROLLOUT_AXES, 0, 0))
@@ -159,6 +160,9 @@ def make_train(config: TrainConfig) -> Trainer:
     update = functools.partial(_update, population, env, env_params, steps)
 
     def chunk_one(state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        if per_chunk == 1:  # no loop: XLA's CPU backend runs loop bodies several times slower
+            state, metrics = update(state)
+            return state, jax.tree.map(lambda x: x[None], metrics)
         return jax.lax.scan(lambda s, _: update(s), state, None, length=per_chunk)
 
     # Metrics come back [S, U, ...]; the state buffer is donated (updated in place).

@@ -1,0 +1,196 @@
+"""Evaluate trained populations: returns with confidence intervals, zero-shot transfer to
+other worlds, and recorded episodes.
+
+A run folder is loaded from its ``config.json`` and last checkpoint (all seeds). In the
+training world the whole population plays as it trained. In another world (``env_id``) one
+learned agent of the run is put as agent 0 beside scripted partners (by default the world's
+experts: ``oracle`` in Goal Cycle, ``seeker`` in Four Rooms and Maze), which is the paper's
+"with expert" transfer test; no partners is the solo test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sociajax.envs.core import EnvParams, MultiAgentGridEnv
+from sociajax.envs.registry import make
+from sociajax.training.checkpoint import Checkpointer
+from sociajax.training.config import AgentConfig, TrainConfig
+from sociajax.training.population import Population
+from sociajax.training.rollout import collect
+from sociajax.training.trainer import RunState, make_train
+from sociajax.viz.curves import mean_ci
+
+DEFAULT_PARTNER = {"GoalCycle": ("oracle", 2), "FourRooms": ("seeker", 1), "Maze": ("seeker", 1)}
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    config: TrainConfig
+    state: RunState  # seed-stacked
+    meta: dict[str, Any]
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """A run folder's config and last checkpoint."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{run_dir} holds no run (no config.json)")
+    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    trainer = make_train(config)
+    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
+    try:
+        state, meta = checkpointer.restore(trainer)
+    finally:
+        checkpointer.close()
+    return LoadedRun(config, state, meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Who plays where in an evaluation."""
+
+    env_id: str
+    population: Population
+    roles: tuple[str, ...]  # as reported (the run's roles, or "evaluated"/"scripted:NAME")
+
+
+def evaluation_setup(
+    run: LoadedRun,
+    env_id: Optional[str] = None,
+    agent: Optional[int] = None,
+    partner: Optional[str] = None,
+    num_partners: Optional[int] = None,
+) -> tuple[Setup, MultiAgentGridEnv, EnvParams, Any]:
+    """(setup, env, env params, acting params [S, L+F, ...]) for an evaluation."""
+    config = run.config
+    trainer = make_train(config)
+    train_pop = trainer.population
+    same_world = env_id is None or (env_id == config.env.env_id and agent is None and partner is None and num_partners is None)
+    if same_world:
+        params = jax.vmap(train_pop.acting_params)(run.state.population)
+        roles = tuple(a.role for a in config.agents)
+        setup = Setup(config.env.env_id, train_pop, roles)
+        return setup, trainer.env, trainer.env_params, params
+    agent = train_pop.learner_agents[0] if agent is None else agent
+    if agent not in train_pop.learned_agents:
+        raise ValueError(f"agent={agent} has no network in this run (roles {[a.role for a in config.agents]})")
+    family = env_id.split("-")[0]
+    default_partner, default_count = DEFAULT_PARTNER.get(family, ("seeker", 1))
+    partner = default_partner if partner is None else partner
+    count = default_count if num_partners is None else num_partners
+    if partner == "none":
+        count = 0
+    agents = (AgentConfig(role="learner"),) + tuple(AgentConfig(role="scripted", policy=partner) for _ in range(count))
+    try:
+        env, env_params = make(env_id, n_agents=len(agents))
+        population = Population(agents, config.ppo)
+        population.scripted_policies  # validates partner names
+    except ValueError as err:
+        raise ValueError(f"env/partner: {err}") from None
+    position = train_pop.learned_agents.index(agent)
+    stacked = jax.vmap(train_pop.acting_params)(run.state.population)
+    params = jax.tree.map(lambda x: x[:, position : position + 1], stacked)
+    roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(f"scripted:{partner}" for _ in range(count))
+    return Setup(env_id, population, roles), env, env_params, params
+
+
+@functools.lru_cache(maxsize=8)
+def _returns_fn(population: Population, env: MultiAgentGridEnv, num_episodes: int, num_steps: int, greedy: bool):
+    def one(env_params, params, key):
+        _, stats = collect(population, env, env_params, params, key, num_episodes, num_steps, greedy)
+        return stats.returns
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
+
+
+def episode_returns(
+    setup: Setup,
+    env: MultiAgentGridEnv,
+    env_params: EnvParams,
+    params: Any,
+    num_episodes: int,
+    key: jax.Array,
+    greedy: bool = False,
+) -> np.ndarray:
+    """float [S, num_episodes, A]: each agent's return in fresh episodes, per seed."""
+    num_seeds = jax.tree.leaves(params)[0].shape[0]
+    fn = _returns_fn(setup.population, env, num_episodes, int(env_params.max_steps), greedy)
+    return np.asarray(fn(env_params, params, jax.random.split(key, num_seeds)))
+
+
+def summarize(returns: np.ndarray, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per agent: mean return and 95% CI (over seed means when several seeds, else over
+    episodes), and the share of episodes with a positive return."""
+    num_seeds = returns.shape[0]
+    out = []
+    for a, role in enumerate(roles):
+        per_seed = returns[:, :, a].mean(1)
+        if num_seeds > 1:
+            mean, half = mean_ci(per_seed)
+            over = "seeds"
+        else:
+            mean, half = mean_ci(returns[0, :, a])
+            over = "episodes"
+        out.append(
+            {
+                "agent": a,
+                "role": role,
+                "mean_return": float(mean),
+                "ci95": float(half),
+                "ci_over": over,
+                "positive_share": float((returns[:, :, a] > 0).mean()),
+                "per_seed_mean": per_seed.tolist(),
+            }
+        )
+    return out
+
+
+def record_episode_frames(
+    setup: Setup,
+    env: MultiAgentGridEnv,
+    env_params: EnvParams,
+    params: Any,
+    key: jax.Array,
+    greedy: bool = False,
+    tile_px: int = 16,
+) -> dict[str, np.ndarray]:
+    """One episode of one seed's population (``params`` [L+F, ...]) with every step drawn:
+    ``frames`` [T+1, H*t, W*t, 3], ``views`` [T+1, A, 21, 21, 3], ``rewards`` [T, A]."""
+    population = setup.population
+    num_steps = int(env_params.max_steps)
+
+    @jax.jit
+    def run(params, key):
+        key_reset, key_run = jax.random.split(key)
+        state = jax.vmap(env.reset_state, in_axes=(0, None))(key_reset[None], env_params)
+        obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, env_params)
+
+        def body(carry, t):
+            state, obs, rnn, memories, starts, over = carry
+            actions, rnn, memories, _ = population.act(
+                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, greedy
+            )
+            state, reward, done = jax.vmap(env.step_state, in_axes=(0, 0, None))(state, actions, env_params)
+            obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, env_params)
+            reward = jnp.where(over[:, None], 0.0, reward)
+            out = (env.render(jax.tree.map(lambda x: x[0], state), env_params, tile_px), obs[0], reward[0], over[0])
+            return (state, obs, rnn, memories, jnp.zeros_like(starts), over | done), out
+
+        init = (state, obs, population.initial_carry(1), population.init_memories(state), jnp.ones(1, bool), jnp.zeros(1, bool))
+        _, (frames, views, rewards, over) = jax.lax.scan(body, init, jnp.arange(num_steps))
+        first = env.render(jax.tree.map(lambda x: x[0], state), env_params, tile_px)
+        return jnp.concatenate([first[None], frames]), jnp.concatenate([obs[:1], views]), rewards, over
+
+    frames, views, rewards, over = jax.device_get(run(params, key))
+    length = int((~over).sum())  # steps until (and including) the one that ended the episode
+    return {"frames": frames[: length + 1], "views": views[: length + 1], "rewards": rewards[:length]}
