@@ -144,7 +144,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
 
     start = time.perf_counter()
     compile_start = time.perf_counter()
-    chunk = trainer.chunk.lower(state).compile()
+    chunk = trainer.compiled_chunk(state)
     compile_s = time.perf_counter() - compile_start
     bar = _progress(trainer, done // 1, config.progress)
     last_returns = np.full(len(config.agents), np.nan)

@@ -35,6 +35,8 @@ from sociajax.training.config import TrainConfig, env_overrides, rollout_length
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import ROLLOUT_AXES, collect
 
+_COMPILED: dict[tuple, Any] = {}  # see Trainer.compiled_chunk
+
 # PPO metrics reported per learner and update (means over the minibatch steps taken).
 PPO_METRICS = (
     "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "approx_kl_final", "num_steps", "reverted"
@@ -82,6 +84,21 @@ class Trainer:
         """uint32 [S, 2]: seed ``i`` of a sweep is the run with ``seed + i``."""
         seeds = np.arange(self.config.num_seeds) + self.config.seed
         return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+    def compiled_chunk(self, state: RunState) -> Callable[[RunState], tuple[RunState, dict[str, jax.Array]]]:
+        """``chunk`` compiled ahead of time for ``state``'s shapes and placement, shared by
+        every config that builds the same program (configs differing only in run length,
+        seed, logging or run folder), so compile time is measured apart and paid once."""
+        signature = jax.tree.map(lambda x: (x.shape, x.dtype, getattr(x, "sharding", None)), state)
+        key = (self.program_key, jax.tree.structure(state), tuple(jax.tree.leaves(signature)))
+        if key not in _COMPILED:
+            _COMPILED[key] = self.chunk.lower(state).compile()
+        return _COMPILED[key]
+
+    @property
+    def program_key(self) -> tuple:
+        config = self.config
+        return (config.env, config.agents, config.ppo, config.num_seeds, self.updates_per_chunk, self.rollout_steps)
 
     def place(self, tree: Any) -> Any:
         """Put a seed-stacked pytree on the devices (sharded along seeds when several)."""

@@ -1,0 +1,77 @@
+"""Configs: bad values are refused with the field's CLI path; presets are valid and sized."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from sociajax.agents.ppo import PPOConfig
+from sociajax.train import parse_args
+from sociajax.training import PRESETS, AgentConfig, EnvConfig, TrainConfig, get_preset
+from sociajax.training.config import rollout_length
+
+from training_kit import NOVICE, ORACLE, tiny
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"agents": (NOVICE, AgentConfig(role="scripted", policy="teleporter"))}, "agents.1.policy"),
+        ({"agents": (AgentConfig(lr=-1e-4),)}, "agents.0.lr"),
+        ({"agents": (NOVICE, AgentConfig(role="scripted", epsilon=1.5))}, "agents.1.epsilon"),
+        ({"agents": (NOVICE, AgentConfig(role="boss"))}, "agents.1.role"),
+        ({"agents": (ORACLE, ORACLE)}, "role 'learner'"),
+        ({"agents": ()}, "agents"),
+        ({"env": EnvConfig("GoalCycle-3", max_steps=0)}, "env.max_steps"),
+        ({"env": EnvConfig("Tetris")}, "Tetris"),
+        ({"num_seeds": 0}, "num_seeds"),
+        ({"total_env_steps": 2.5}, "total_env_steps"),
+        ({"updates_per_chunk": 0}, "updates_per_chunk"),
+        ({"seed": -1}, "seed"),
+        ({"ppo": PPOConfig(num_envs=2, minibatch_segments=64)}, "minibatch_segments"),
+    ],
+)
+def test_bad_values_name_the_field(changes, field) -> None:
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        tiny(**changes)
+
+
+def test_presets_are_valid_and_the_paper_ones_use_the_papers_schedule() -> None:
+    assert {"smoke", "social-scripted", "paper-social", "paper-solo"} <= set(PRESETS)
+    for name in ("paper-social", "paper-solo"):
+        config = get_preset(name)
+        assert config.ppo == PPOConfig()  # 128 episodes, 20 x 512 x 16, the paper's coefficients
+        assert all(a.lr == 1e-4 and a.aux for a in config.agents if a.role == "learner")
+        assert rollout_length(config) == 256  # 250-step episodes padded to 16-step segments
+    social = get_preset("social-scripted")
+    assert [a.role for a in social.agents] == ["learner", "scripted", "scripted"]
+    assert social.agents[0].aux and social.env.env_id == "GoalCycle-3"
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("nope")
+
+
+def test_config_round_trips_through_json() -> None:
+    config = tiny(agents=(NOVICE, AgentConfig(role="scripted", policy="random", epsilon=0.5)))
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_cli_flags_override_the_preset() -> None:
+    config, resume = parse_args(
+        ["--preset", "smoke", "--run-dir", "x", "--num-seeds", "3", "--agents.0.lr", "3e-4",
+         "--ppo.num-minibatches", "3", "--env.penalty", "-0.5", "--resume"]
+    )
+    assert resume and config.run_dir == "x" and config.num_seeds == 3
+    assert config.agents[0].lr == 3e-4 and config.ppo.num_minibatches == 3 and config.env.penalty == -0.5
+    assert config.agents[1:] == get_preset("smoke").agents[1:]
+
+
+def test_cli_rejects_a_bad_value_with_its_field(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--preset", "smoke", "--num-seeds", "0"])
+    assert exit_.value.code != 0
+    assert "num_seeds must be a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--preset", "no-such-preset"])
+    assert "unknown preset" in str(exit_.value.code)

@@ -1,0 +1,178 @@
+"""The compiled trainer: vmapped population == one-by-one updates, determinism, one compile,
+resume equality, frozen agents, sharded seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from training_kit import NOVICE, ORACLE, tiny
+
+from sociajax.agents.ppo import ppo_update, set_learning_rate
+from sociajax.training import AgentConfig, make_train
+from sociajax.training.logging import COLUMNS, read_metrics
+from sociajax.training.rollout import collect
+from sociajax.training.run import train
+
+
+def _leaves_equal(a, b) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _run_chunks(config, count: int):
+    trainer = make_train(config)
+    state = trainer.place(trainer.init(trainer.seed_keys()))
+    metrics = []
+    for _ in range(count):
+        state, m = trainer.chunk(state)
+        metrics.append(jax.device_get(m))
+    return trainer, state, metrics
+
+
+def test_vmapped_population_update_equals_per_learner_updates() -> None:
+    # Two learners with different rates, one without the aux loss, beside a scripted agent.
+    agents = (
+        AgentConfig(role="learner", lr=1e-3),
+        ORACLE,
+        AgentConfig(role="learner", lr=1e-4, aux=False),
+    )
+    config = tiny(agents=agents)
+    trainer = make_train(config)
+    population = trainer.population
+    state = jax.tree.map(lambda x: x[0], trainer.init(trainer.seed_keys()))
+    params = population.acting_params(state.population)
+    rollout, _ = collect(population, trainer.env, trainer.env_params, params, jax.random.PRNGKey(3),
+                         config.ppo.num_envs, trainer.rollout_steps)
+    keys = jax.random.split(jax.random.PRNGKey(4), 2)
+    from sociajax.training.rollout import ROLLOUT_AXES
+
+    together, metrics = jax.jit(jax.vmap(ppo_update, in_axes=(0, ROLLOUT_AXES, 0, 0)))(
+        state.population.learners, rollout, keys, population.learner_ppo_configs()
+    )
+    for k, agent in enumerate(population.learner_agents):
+        own = jax.tree.map(lambda x: x[k], state.population.learners)
+        own_rollout = jax.tree.map(lambda x: x[:, k], rollout).replace(
+            init_carry=jax.tree.map(lambda c: c[k], rollout.init_carry)
+        )
+        own_config = dataclasses.replace(config.ppo, aux_coef=config.ppo.aux_coef if agents[agent].aux else 0.0)
+        own = own.replace(opt_state=set_learning_rate(own.opt_state, agents[agent].lr))
+        alone, own_metrics = jax.jit(functools.partial(ppo_update, config=own_config))(own, own_rollout, keys[k])
+        np.testing.assert_allclose(float(metrics["loss"][k]), float(own_metrics["loss"]), rtol=1e-5, atol=1e-6)
+        for x, y in zip(jax.tree.leaves(alone.params), jax.tree.leaves(jax.tree.map(lambda p: p[k], together.params))):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+        assert int(alone.step) == int(together.step[k])
+    # the learner without the aux loss had zero aux weight, the other a positive one
+    assert float(metrics["aux_loss"][0]) > 0
+
+
+def test_same_seed_same_metrics_and_one_compile() -> None:
+    config = tiny(run_dir="unused-a")
+    trainer, state_a, first = _run_chunks(config, 2)
+    _, state_b, second = _run_chunks(config, 2)
+    for a, b in zip(first, second):
+        assert _leaves_equal(a, b)
+    assert _leaves_equal(state_a, state_b)
+    assert trainer.chunk._cache_size() == 1  # four chunks, one compiled program
+    assert int(state_a.update[0]) == 2
+    # a different seed gives different numbers
+    _, _, other = _run_chunks(tiny(seed=5), 1)
+    assert not _leaves_equal(first[0]["return"], other[0]["return"]) or not _leaves_equal(
+        first[0]["loss"], other[0]["loss"]
+    )
+
+
+def test_scanned_chunks_equal_single_update_chunks() -> None:
+    """Updates draw their keys from the update index: grouping does not change numbers."""
+    _, state_single, single = _run_chunks(tiny(run_dir="unused-b"), 2)
+    trainer, state_scan, scanned = _run_chunks(tiny(run_dir="unused-c", updates_per_chunk=2), 1)
+    assert trainer.updates_per_chunk == 2 and trainer.chunk._cache_size() == 1
+    for name in ("return", "loss", "aux_loss", "env_steps"):
+        np.testing.assert_allclose(
+            np.concatenate([m[name] for m in single], 1), scanned[0][name], rtol=1e-5, atol=1e-6
+        )
+
+
+def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
+    source = tiny(run_dir=str(tmp_path / "expert"), total_env_steps=2 * 2 * 16)
+    train(source)
+    from sociajax.training.checkpoint import load_agent_params
+
+    expert = load_agent_params(source.run_dir, agent=0)
+    config = tiny(
+        run_dir=str(tmp_path / "novice"),
+        agents=(NOVICE, AgentConfig(role="frozen", load_from=source.run_dir, load_agent=0)),
+    )
+    trainer = make_train(config)
+    from sociajax.training.run import _loaded_params
+
+    state = trainer.init(trainer.seed_keys(), _loaded_params(config))
+    frozen_before = jax.tree.map(lambda x: x[0, 0], state.population.frozen_params)
+    assert _leaves_equal(frozen_before, expert)
+    learner_before = jax.tree.map(np.asarray, state.population.learners.params)
+    state, _ = trainer.chunk(state)
+    assert _leaves_equal(jax.tree.map(lambda x: x[0, 0], state.population.frozen_params), expert)
+    assert not _leaves_equal(state.population.learners.params, learner_before)
+
+
+def test_resume_gives_the_numbers_of_one_uninterrupted_run(tmp_path) -> None:
+    whole = train(tiny(run_dir=str(tmp_path / "whole"), total_env_steps=4 * 2 * 16))
+    part = train(tiny(run_dir=str(tmp_path / "part"), total_env_steps=2 * 2 * 16))
+    assert part.updates == 2 and whole.updates == 4
+    resumed = train(tiny(run_dir=str(tmp_path / "part"), total_env_steps=4 * 2 * 16), resume=True)
+    assert resumed.updates == 4 and resumed.env_steps == whole.env_steps
+    rows_whole = read_metrics(tmp_path / "whole" / "metrics.csv")
+    rows_resumed = read_metrics(tmp_path / "part" / "metrics.csv")
+    assert list(rows_whole[0]) == list(COLUMNS)
+    assert len(rows_whole) == len(rows_resumed) == 4 * 3  # updates x agents (one seed)
+    exact = [c for c in COLUMNS if c not in ("sps", "wall_s")]
+    assert [[r[c] for c in exact] for r in rows_whole] == [[r[c] for c in exact] for r in rows_resumed]
+    assert (tmp_path / "part" / "learning_curve.png").stat().st_size > 0
+
+
+def test_starting_over_an_existing_run_is_refused(tmp_path) -> None:
+    config = tiny(run_dir=str(tmp_path / "run"), total_env_steps=2 * 16)
+    train(config)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config)
+    with pytest.raises(ValueError, match="agents"):
+        train(dataclasses.replace(config, agents=(NOVICE,)), resume=True)
+
+
+def test_seeds_are_sharded_over_devices_and_match_single_seed_runs() -> None:
+    """On a host forced to 4 CPU devices, 4 seeds run sharded, one per device, and seed i of
+    the sweep equals a run with seed + i alone."""
+    script = textwrap.dedent(
+        """
+        import sys, jax, numpy as np
+        sys.path.insert(0, sys.argv[1])
+        from training_kit import tiny
+        from sociajax.training import make_train
+        assert jax.device_count() == 4, jax.devices()
+        def run(config):
+            trainer = make_train(config)
+            state = trainer.place(trainer.init(trainer.seed_keys()))
+            state, metrics = trainer.chunk(state)
+            return trainer, state, jax.device_get(metrics)
+        trainer, state, sweep = run(tiny(seed=10, num_seeds=4))
+        assert trainer.sharding is not None
+        assert len(state.key.sharding.device_set) == 4, state.key.sharding
+        for i in (0, 3):
+            _, _, alone = run(tiny(seed=10 + i, num_seeds=1))
+            for name in ("return", "loss", "aux_loss"):
+                np.testing.assert_allclose(sweep[name][i], alone[name][0], rtol=1e-5, atol=1e-6)
+        print("OK")
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-c", script, os.path.dirname(__file__)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
