@@ -13,7 +13,7 @@ import numpy as np
 from flax import struct
 
 from sociajax.envs import tiles
-from sociajax.envs.core import EnvParams, EnvState, MultiAgentGridEnv
+from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.grid_ops import reachable
 
 

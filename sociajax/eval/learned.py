@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-from pathlib import Path
 from typing import Any, Optional
 
 import jax
@@ -22,37 +20,14 @@ import numpy as np
 
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
-from sociajax.training.checkpoint import Checkpointer
-from sociajax.training.config import AgentConfig, TrainConfig
+from sociajax.training.checkpoint import LoadedRun, load_run
+from sociajax.training.config import AgentConfig
 from sociajax.training.population import Population
 from sociajax.training.rollout import collect
-from sociajax.training.trainer import RunState, make_train
+from sociajax.training.trainer import make_train
 from sociajax.viz.curves import mean_ci
 
 DEFAULT_PARTNER = {"GoalCycle": ("oracle", 2), "FourRooms": ("seeker", 1), "Maze": ("seeker", 1)}
-
-
-@dataclasses.dataclass
-class LoadedRun:
-    config: TrainConfig
-    state: RunState  # seed-stacked
-    meta: dict[str, Any]
-
-
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """A run folder's config and last checkpoint."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no run (no config.json)")
-    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
-    trainer = make_train(config)
-    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
-    try:
-        state, meta = checkpointer.restore(trainer)
-    finally:
-        checkpointer.close()
-    return LoadedRun(config, state, meta)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ record (updates done, env steps per seed, wall time), so a resumed run continues
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -58,9 +59,17 @@ class Checkpointer:
         self.manager.close()
 
 
-def load_agent_params(run_dir: str | os.PathLike, agent: int, seed_index: int = 0) -> Any:
-    """Network params of ``agent`` (a learner or frozen agent) of seed ``seed_index`` from the
-    last checkpoint of the run in ``run_dir``: how frozen experts and evaluation load policies."""
+@dataclasses.dataclass
+class LoadedRun:
+    """A run folder's config and the seed-stacked state of its last checkpoint."""
+
+    config: Any  # TrainConfig
+    state: RunState
+    meta: dict[str, Any]
+
+
+def load_run(run_dir: str | os.PathLike) -> LoadedRun:
+    """The config and last checkpoint of the run in ``run_dir``."""
     from sociajax.training.config import TrainConfig
     from sociajax.training.trainer import make_train
 
@@ -69,19 +78,28 @@ def load_agent_params(run_dir: str | os.PathLike, agent: int, seed_index: int = 
     if not config_path.exists():
         raise FileNotFoundError(f"{run_dir} holds no run (no config.json)")
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
-    trainer = make_train(config)
-    population = trainer.population
+    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
+    try:
+        state, meta = checkpointer.restore(make_train(config))
+    finally:
+        checkpointer.close()
+    return LoadedRun(config, state, meta)
+
+
+def load_agent_params(run_dir: str | os.PathLike, agent: int, seed_index: int = 0) -> Any:
+    """Network params of ``agent`` (a learner or frozen agent) of seed ``seed_index`` from the
+    last checkpoint of the run in ``run_dir``: how frozen experts load their policies."""
+    from sociajax.training.trainer import make_train
+
+    run = load_run(run_dir)
+    config = run.config
+    population = make_train(config).population
     if agent not in population.learned_agents:
         raise ValueError(
             f"agent {agent} of {run_dir} has no network (roles: {[a.role for a in config.agents]})"
         )
     if not 0 <= seed_index < config.num_seeds:
         raise ValueError(f"seed index {seed_index} out of range: {run_dir} has num_seeds={config.num_seeds}")
-    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
-    try:
-        state, _ = checkpointer.restore(trainer)
-    finally:
-        checkpointer.close()
     position = population.learned_agents.index(agent)
-    stacked = population.acting_params(state.population)
+    stacked = population.acting_params(run.state.population)
     return jax.tree.map(lambda x: x[seed_index, position], stacked)

@@ -29,7 +29,9 @@ from sociajax.training.trainer import Trainer, make_train
 
 # Fields that may differ between a run folder's config and the config that resumes it:
 # they change how long or how verbosely it runs, not what one update computes.
-RESUMABLE_CHANGES = ("total_env_steps", "checkpoint_every", "keep_checkpoints", "tensorboard", "progress")
+RESUMABLE_CHANGES = (
+    "total_env_steps", "checkpoint_every", "keep_checkpoints", "tensorboard", "progress", "baseline_episodes"
+)
 
 
 @dataclasses.dataclass
@@ -105,6 +107,30 @@ def _progress(trainer: Trainer, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=trainer.num_updates, initial=initial, unit="update", dynamic_ncols=True, file=sys.stderr)
+
+
+def random_baseline(trainer: Trainer, run_dir: Path) -> Optional[list[float]]:
+    """Mean episode return per agent when every learned agent acts at random (its 3 moves)
+    beside the same scripted agents: the floor a learner must clear. Cached in
+    ``baseline.json``; None when ``baseline_episodes`` is 0."""
+    config = trainer.config
+    if config.baseline_episodes == 0:
+        return None
+    path = run_dir / "baseline.json"
+    if path.exists():
+        return json.loads(path.read_text())["random_policy_return"]
+    from sociajax.agents.scripted import RandomPolicy, make_policy
+    from sociajax.eval.scripted import scripted_returns
+
+    policies = [
+        RandomPolicy() if a.role != "scripted" else make_policy(a.policy, a.epsilon) for a in config.agents
+    ]
+    returns = scripted_returns(
+        trainer.env, trainer.env_params, policies, jax.random.PRNGKey(config.seed), num_envs=config.baseline_episodes
+    )
+    means = [float(r) for r in np.asarray(returns).mean(0)]
+    path.write_text(json.dumps({"episodes": config.baseline_episodes, "random_policy_return": means}, indent=2))
+    return means
 
 
 def train(config: TrainConfig, resume: bool = False) -> RunResult:
@@ -194,7 +220,12 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
 
     from sociajax.viz.curves import plot_learning_curves
 
-    plot_learning_curves(run_dir / "metrics.csv", run_dir / "learning_curve.png")
+    references = {}
+    baseline = random_baseline(trainer, run_dir)
+    if baseline is not None:
+        for agent in population.learner_agents:
+            references[f"random policy as agent {agent}"] = baseline[agent]
+    plot_learning_curves(run_dir / "metrics.csv", run_dir / "learning_curve.png", references=references)
     return RunResult(
         run_dir=run_dir,
         updates=done,

@@ -218,3 +218,32 @@ def test_aux_prediction_depends_on_the_action(params) -> None:
     ]
     assert float(jnp.abs(preds[0] - preds[1]).max()) > 1e-5
     assert float(jnp.abs(preds[1] - preds[2]).max()) > 1e-5
+
+
+@pytest.mark.parametrize(
+    "in_ch, out_ch, stride, size, transpose",
+    [(3, 32, 3, 21, False), (32, 64, 1, 7, False), (64, 64, 1, 5, False),
+     (64, 64, 1, 3, True), (64, 32, 1, 5, True), (32, 3, 3, 7, True)],
+)
+def test_matmul_convolutions_equal_flax_convolutions(in_ch, out_ch, stride, size, transpose) -> None:
+    """Each of the network's six layers, written as patches @ kernel, matches ``nn.Conv`` /
+    ``nn.ConvTranspose``: same parameter tree and initial values, same outputs."""
+    from flax import linen as nn
+
+    from sociajax.agents.network import Conv3x3
+
+    reference = (nn.ConvTranspose if transpose else nn.Conv)(
+        out_ch, (3, 3), strides=(stride, stride), padding="VALID"
+    )
+    ours = Conv3x3(out_ch, stride=stride, transpose=transpose)
+    x = jax.random.normal(KEY, (2, size, size, in_ch))
+    params = ours.init(KEY, x)["params"]
+    reference_params = reference.init(KEY, x)["params"]
+    assert jax.tree.structure(params) == jax.tree.structure(reference_params)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(reference_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+    np.testing.assert_allclose(
+        np.asarray(ours.apply({"params": params}, x)), np.asarray(reference.apply({"params": params}, x)),
+        rtol=1e-5, atol=1e-4,
+    )

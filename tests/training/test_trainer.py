@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import subprocess
 import sys
 import textwrap
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from training_kit import NOVICE, ORACLE, tiny
@@ -138,8 +138,11 @@ def test_resume_gives_the_numbers_of_one_uninterrupted_run(tmp_path) -> None:
 
 
 def test_starting_over_an_existing_run_is_refused(tmp_path) -> None:
-    config = tiny(run_dir=str(tmp_path / "run"), total_env_steps=2 * 16)
+    config = tiny(run_dir=str(tmp_path / "run"), total_env_steps=2 * 16, baseline_episodes=4)
     train(config)
+    baseline = json.loads((tmp_path / "run" / "baseline.json").read_text())
+    assert baseline["episodes"] == 4 and len(baseline["random_policy_return"]) == 3
+    assert baseline["random_policy_return"][1] > 0  # the oracles still score beside a random agent
     with pytest.raises(FileExistsError, match="--resume"):
         train(config)
     with pytest.raises(ValueError, match="agents"):

@@ -22,5 +22,6 @@ def tiny(run_dir: str = "runs/test", **changes) -> TrainConfig:
         checkpoint_every=1,
         run_dir=run_dir,
         progress=False,
+        baseline_episodes=0,
     )
     return dataclasses.replace(base, **changes)
