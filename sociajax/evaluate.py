@@ -4,7 +4,8 @@ Loads a run folder's last checkpoint, plays ``episodes`` fresh episodes per seed
 each agent's mean return with a 95% confidence interval, writes them to
 ``DIR/eval/<env>.json`` and one recorded episode (seed 0) to a GIF. With ``--env`` another
 world, the run's first learner is tested zero-shot beside that world's scripted experts
-(``--partner none`` for solo).
+(``--partner none`` for solo); ``--agent``, ``--partner`` or ``--num-partners`` in the
+training world replace its population the same way.
 """
 
 from __future__ import annotations
@@ -58,13 +59,13 @@ def evaluate(args: EvalArgs) -> dict:
     }
     out_dir = Path(args.run_dir) / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{setup.env_id}.json").write_text(json.dumps(report, indent=2))
     if not args.no_gif:
         first_seed = jax.tree.map(lambda x: x[0], params)
         episode = record_episode_frames(setup, env, env_params, first_seed, key_gif, args.greedy)
         gif = args.gif or str(out_dir / f"{setup.env_id}.gif")
         report["gif"] = save_gif(gif, frames_with_views(episode["frames"], episode["views"]))
         report["gif_episode_return"] = np.asarray(episode["rewards"]).sum(0).tolist()
+    (out_dir / f"{setup.env_id}.json").write_text(json.dumps(report, indent=2))
     return report
 
 

@@ -9,7 +9,10 @@ their preset values). ``--resume`` continues the run folder's last checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from sociajax.training.config import PRESETS, TrainConfig, get_preset
@@ -23,14 +26,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default="social-scripted")
     pre.add_argument("--resume", action="store_true")
+    pre.add_argument("--run-dir", "--run_dir", default=None)
     known, rest = pre.parse_known_args(argv)
+    if known.run_dir is not None:
+        rest += ["--run-dir", known.run_dir]
     try:
-        default = get_preset(known.preset)
+        saved = Path(known.run_dir or get_preset(known.preset).run_dir) / "config.json"
+        if known.resume and saved.exists():
+            # Resuming: the run folder's own config is the default; flags may change only
+            # what run.RESUMABLE_CHANGES allows (checked when the run starts).
+            default = TrainConfig.from_dict(json.loads(saved.read_text()), source=str(saved))
+            default = dataclasses.replace(default, run_dir=str(saved.parent))
+        else:
+            default = get_preset(known.preset)
     except ValueError as err:
-        raise SystemExit(f"error: --preset: {err}") from None
+        raise SystemExit(f"error: {err}") from None
     description = (
         f"Train a population (preset {known.preset!r}; presets: {', '.join(sorted(PRESETS))}). "
-        "--preset NAME picks the defaults below; --resume continues the run folder."
+        "--preset NAME picks the defaults below; --resume continues the run folder from its "
+        "config.json and last checkpoint."
     )
     try:
         config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog="python -m sociajax.train")

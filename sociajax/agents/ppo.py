@@ -17,7 +17,8 @@ Rollout layout (:class:`Rollout`), per learner, ``T`` steps of ``B`` parallel en
     actions    int32 [T, B]
     rewards    f32   [T, B]
     dones      bool  [T, B]    the episode ended at step t: obs[t+1] is a new episode's first
-    starts     bool  [T+1, B]  obs[t] is an episode's first (so starts[1:] == dones)
+    starts     bool  [T+1, B]  obs[t] is an episode's first (starts[1:] == dones when the env
+                               auto-resets; whole-episode rollouts set only starts[0])
     log_probs  f32   [T, B]    log pi_old(actions[t] | history) at collection time
     values     f32   [T, B]    V_old at collection time (used only by the optional value clip)
     init_carry (c, h) f32 [B, 192]: the LSTM carry before step 0 (reset inside if starts[0])

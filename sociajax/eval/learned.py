@@ -50,7 +50,10 @@ def evaluation_setup(
     config = run.config
     trainer = make_train(config)
     train_pop = trainer.population
-    same_world = env_id is None or (env_id == config.env.env_id and agent is None and partner is None and num_partners is None)
+    if num_partners is not None and num_partners < 0:
+        raise ValueError(f"num_partners must be a non-negative integer, got {num_partners!r}")
+    env_id = config.env.env_id if env_id is None else env_id
+    same_world = env_id == config.env.env_id and agent is None and partner is None and num_partners is None
     if same_world:
         params = jax.vmap(train_pop.acting_params)(run.state.population)
         roles = tuple(a.role for a in config.agents)

@@ -21,11 +21,13 @@ CHECKPOINT_DIR = "checkpoints"
 class Checkpointer:
     """Save / restore ``(RunState, meta)`` under ``run_dir/checkpoints/<update>``."""
 
-    def __init__(self, run_dir: str | os.PathLike, keep: int = 2) -> None:
+    def __init__(self, run_dir: str | os.PathLike, keep: int = 2, create: bool = True) -> None:
         self.directory = Path(run_dir).absolute() / CHECKPOINT_DIR
+        if not create and not self.directory.is_dir():
+            raise FileNotFoundError(f"{Path(run_dir)} has no checkpoints/ folder")
         self.manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create),
         )
 
     def latest(self) -> Optional[int]:
@@ -77,8 +79,8 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     config_path = run_dir / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{run_dir} holds no run (no config.json)")
-    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
-    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
+    config = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints, create=False)
     try:
         state, meta = checkpointer.restore(make_train(config))
     finally:
@@ -101,5 +103,5 @@ def load_agent_params(run_dir: str | os.PathLike, agent: int, seed_index: int = 
     if not 0 <= seed_index < config.num_seeds:
         raise ValueError(f"seed index {seed_index} out of range: {run_dir} has num_seeds={config.num_seeds}")
     position = population.learned_agents.index(agent)
-    stacked = population.acting_params(run.state.population)
+    stacked = jax.vmap(population.acting_params)(run.state.population)  # [S, L + F, ...]
     return jax.tree.map(lambda x: x[seed_index, position], stacked)

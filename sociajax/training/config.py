@@ -28,7 +28,7 @@ class AgentConfig:
 
     ``learner``: a CNN-LSTM trained by PPO at its own ``lr`` (paper: novice 1e-4, expert 1e-5).
     ``frozen``: a CNN-LSTM that acts but is never updated (e.g. a trained expert from
-    ``load_from``). ``scripted``: a scripted policy acting from the env state (``policy``,
+    ``load_from``; without it, a randomly initialised network: a distractor). ``scripted``: a scripted policy acting from the env state (``policy``,
     made imperfect by ``epsilon``). ``aux`` switches the auxiliary next-observation loss of a
     learner (False: the paper's vanilla PPO); it is a per-agent coefficient, so learners with
     and without it share one stacked network.
@@ -60,8 +60,10 @@ class TrainConfig:
 
     One update collects ``ppo.num_envs`` whole episodes per seed (``max_steps`` steps each,
     padded to a multiple of ``ppo.segment_len`` with masked steps) and runs one PPO update per
-    learner. ``total_env_steps`` is rounded up to whole chunks of ``updates_per_chunk``
-    updates; an env step moves all agents once and is counted per seed.
+    learner. ``total_env_steps`` is a budget of ``num_envs * max_steps`` env steps per update,
+    rounded up to whole chunks of ``updates_per_chunk`` updates; an env step moves all agents
+    once and is counted per seed. In Four Rooms / Maze, episodes that end early make the
+    steps logged in ``metrics.csv`` fall short of the budget.
     """
 
     env: EnvConfig = EnvConfig()
@@ -93,11 +95,24 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        data["env"] = EnvConfig(**data.get("env", {}))
-        data["agents"] = tuple(AgentConfig(**a) for a in data.get("agents", ()))
-        data["ppo"] = PPOConfig(**data.get("ppo", {}))
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown fields raise a ValueError naming them."""
+
+        def build(kind: type, values: Any, path: str) -> Any:
+            if not isinstance(values, dict):
+                raise ValueError(f"{source}: {path} must be a mapping, got {values!r}")
+            known = {f.name for f in dataclasses.fields(kind)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"{source}: unknown field {path}.{unknown[0]} (known: {sorted(known)})")
+            return values
+
+        data = dict(build(cls, data, "config"))
+        data["env"] = EnvConfig(**build(EnvConfig, data.get("env", {}), "env"))
+        data["agents"] = tuple(
+            AgentConfig(**build(AgentConfig, a, f"agents.{i}")) for i, a in enumerate(data.get("agents", ()))
+        )
+        data["ppo"] = PPOConfig(**build(PPOConfig, data.get("ppo", {}), "ppo"))
         return cls(**data)
 
 

@@ -68,7 +68,11 @@ class MetricsCSV:
         self.path = Path(path)
         if keep_through_update is not None and self.path.exists():
             with self.path.open(newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["update"]) <= keep_through_update]
+                kept = [
+                    r for r in csv.DictReader(f)
+                    if (r.get("update") or "").isdigit() and r.get(COLUMNS[-1]) is not None
+                    and int(r["update"]) <= keep_through_update
+                ]  # a row cut short by a crash is dropped
             self._write(kept, "w")
         elif keep_through_update is None:
             self._write([], "w")

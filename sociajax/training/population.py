@@ -84,7 +84,8 @@ class Population:
 
     def learner_ppo_configs(self) -> PPOConfig:
         """The PPO config with per-learner float fields stacked [L] (aux_coef 0 where a
-        learner has ``aux=False``), for ``vmap(ppo_update)``."""
+        learner has ``aux=False``), for ``vmap(ppo_update)``. Its ``lr`` is informational:
+        the update reads each learner's rate from its optimizer state."""
         aux = jnp.asarray([self.ppo.aux_coef if self.agents[i].aux else 0.0 for i in self.learner_agents], jnp.float32)
         lr = jnp.asarray([self.agents[i].lr for i in self.learner_agents], jnp.float32)
         n = len(self.learner_agents)

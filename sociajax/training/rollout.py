@@ -5,8 +5,10 @@ limit padded to a multiple of ``segment_len``). Envs are stepped *without* auto-
 env whose episode ended keeps stepping, but its later steps are masked (``valid`` False,
 reward 0), so every env contributes exactly one episode, as in the paper's "128 episodes per
 update". No ``lax.cond`` sits in the loop, so nothing turns into a both-branches ``select``
-when seeds are vmapped. Agents that reached their goal in Four Rooms / Maze stop acting and
-their steps are masked too.
+when seeds are vmapped. Agents that reached their goal in Four Rooms / Maze stop acting: that
+step is their ``done`` and their later steps are masked too. ``starts`` is True only at step 0
+(no episode begins inside a rollout), and ``obs[t + 1]`` after a done is the episode's real
+last view, not a reset's.
 """
 
 from __future__ import annotations
@@ -65,14 +67,18 @@ def collect(
         actions, rnn, memories, extras = population.act(
             jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state, greedy
         )
+        was_done = env_state.agent_done
         env_state, reward, done = step(env_state, actions, env_params)
         reward = jnp.where(active[:, None], reward, 0.0)
         ended = done & active
+        # A learner's own episode also ends when it reaches its goal (Four Rooms, Maze): its
+        # later steps are masked, so GAE must not bootstrap through them.
+        agent_ended = ended[:, None] | (acting & env_state.agent_done & ~was_done)  # [B, A]
         out = {
             "obs": jnp.swapaxes(obs[:, learners], 0, 1),  # [L, B, ...]
             "actions": actions[:, learners].T,
             "rewards": reward[:, learners].T,
-            "dones": jnp.broadcast_to(ended, (n_learners, num_envs)),
+            "dones": agent_ended[:, learners].T,
             "starts": jnp.broadcast_to(starts, (n_learners, num_envs)),
             "log_probs": extras["log_prob"][:n_learners],
             "values": extras["value"][:n_learners],

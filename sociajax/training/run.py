@@ -82,6 +82,8 @@ def _check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
     for field in dataclasses.fields(TrainConfig):
         if field.name in RESUMABLE_CHANGES:
             continue
+        if field.name == "run_dir" and Path(saved.run_dir).resolve() == Path(config.run_dir).resolve():
+            continue
         if getattr(saved, field.name) != getattr(config, field.name):
             diffs.append(f"{field.name}: saved {getattr(saved, field.name)!r}, given {getattr(config, field.name)!r}")
     if diffs:
@@ -141,7 +143,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     if resume:
         if not config_path.exists():
             raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
-        saved = TrainConfig.from_dict(json.loads(config_path.read_text()))
+        saved = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
         _check_resumable(saved, config)
     elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise FileExistsError(
@@ -172,7 +174,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     compile_start = time.perf_counter()
     chunk = trainer.compiled_chunk(state)
     compile_s = time.perf_counter() - compile_start
-    bar = _progress(trainer, done // 1, config.progress)
+    bar = _progress(trainer, done, config.progress)
     last_returns = np.full(len(config.agents), np.nan)
     interrupted = False
 

@@ -158,7 +158,7 @@ def make_train(config: TrainConfig) -> Trainer:
     episode_steps = int(env_params.max_steps)
     per_update = config.ppo.num_envs * episode_steps
     num_updates = max(1, -(-config.total_env_steps // per_update))
-    per_chunk = min(config.updates_per_chunk, num_updates)
+    per_chunk = config.updates_per_chunk  # not capped: a resumed run must keep the same program
     num_chunks = -(-num_updates // per_chunk)
 
     def init_one(key: jax.Array, loaded: dict[int, Any]) -> RunState:

@@ -56,6 +56,13 @@ def test_config_round_trips_through_json() -> None:
     assert TrainConfig.from_dict(json.loads(config.to_json())) == config
 
 
+def test_unknown_fields_in_a_saved_config_are_named() -> None:
+    data = json.loads(tiny().to_json())
+    data["ppo"]["learning_rate"] = 1.0
+    with pytest.raises(ValueError, match=r"unknown field ppo\.learning_rate"):
+        TrainConfig.from_dict(data)
+
+
 def test_cli_flags_override_the_preset() -> None:
     config, resume = parse_args(
         ["--preset", "smoke", "--run-dir", "x", "--num-seeds", "3", "--agents.0.lr", "3e-4",
