@@ -139,7 +139,6 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     """Run (or, with ``resume``, continue) training as ``config`` says; see module doc."""
     run_dir = Path(config.run_dir)
     config_path = run_dir / "config.json"
-    checkpointer: Optional[Checkpointer] = None
     if resume:
         if not config_path.exists():
             raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
