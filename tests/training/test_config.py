@@ -81,19 +81,3 @@ def test_cli_rejects_a_bad_value_with_its_field(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         parse_args(["--preset", "no-such-preset"])
     assert "unknown preset" in str(exit_.value.code)
-
-
-def test_importing_sociajax_turns_off_multithreaded_eigen_unless_the_user_chose() -> None:
-    """Guards against XLA CPU's Eigen pool wedging on large vmapped programs (see
-    sociajax/__init__.py); a flag the user set is kept."""
-    import os
-    import subprocess
-    import sys
-
-    code = "import os, sociajax; print(os.environ['XLA_FLAGS'])"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "--xla_cpu_multi_thread_eigen=false"
-    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=true"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "--xla_cpu_multi_thread_eigen=true"

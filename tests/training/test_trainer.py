@@ -174,8 +174,7 @@ def test_seeds_are_sharded_over_devices_and_match_single_seed_runs() -> None:
         print("OK")
         """
     )
-    flags = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
-    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     result = subprocess.run(
         [sys.executable, "-c", script, os.path.dirname(__file__)], env=env, capture_output=True, text=True, timeout=600
     )
