@@ -182,9 +182,11 @@ def make_train(config: TrainConfig) -> Trainer:
             return state, jax.tree.map(lambda x: x[None], metrics)
         return jax.lax.scan(lambda s, _: update(s), state, None, length=per_chunk)
 
-    # Metrics come back [S, U, ...]. The state is not donated: on XLA's CPU backend a donated
-    # state made a 2-seed chunk hang now and then (1 run in 3 under load; none in 6 without).
-    chunk = jax.jit(jax.vmap(chunk_one))
+    # Metrics come back [S, U, ...]; the state buffer is donated (updated in place).
+    # Known issue: on XLA's CPU backend a chunk over 2 vmapped seeds sometimes never finishes
+    # (every worker idle; about 1 run in 3 under load, with or without donation or
+    # multi-threaded Eigen). One seed per process has not hung in any run so far.
+    chunk = jax.jit(jax.vmap(chunk_one), donate_argnums=0)
     return Trainer(
         config=config,
         env=env,
