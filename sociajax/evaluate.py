@@ -38,7 +38,8 @@ def evaluate(args: EvalArgs) -> dict:
     import jax
     import numpy as np
 
-    from sociajax.eval.learned import episode_returns, evaluation_setup, load_run, record_episode_frames, summarize
+    from sociajax.eval.learned import episode_returns, evaluation_setup, record_episode_frames, summarize
+    from sociajax.training.checkpoint import load_run
     from sociajax.viz.episodes import frames_with_views, save_gif
 
     if args.episodes < 1:

@@ -20,7 +20,7 @@ import numpy as np
 
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
-from sociajax.training.checkpoint import LoadedRun, load_run
+from sociajax.training.checkpoint import LoadedRun
 from sociajax.training.config import AgentConfig
 from sociajax.training.population import Population
 from sociajax.training.rollout import collect
