@@ -167,7 +167,11 @@ def make_train(config: TrainConfig) -> Trainer:
             population=population.init(key_init, loaded), key=key_run, update=jnp.zeros((), jnp.int32)
         )
 
-    init_all = jax.jit(jax.vmap(init_one, in_axes=(0, None)))
+    # Seeds are initialised one after another (``lax.map``), not batched with ``vmap``: the
+    # orthogonal initialisers call QR, and on XLA's CPU backend a program holding several
+    # *batched* QR calls sometimes never finishes (seen in about 1 run in 3 on 2 cores; the
+    # same QRs unbatched never hung). Init runs once per run, so the loop costs nothing.
+    init_all = jax.jit(lambda keys, loaded: jax.lax.map(lambda key: init_one(key, loaded), keys))
 
     def init(keys: jax.Array, loaded: Optional[dict[int, Any]] = None) -> RunState:
         """keys uint32 [S, 2]; ``loaded[agent]`` params (shared by all seeds) replace an
@@ -183,9 +187,6 @@ def make_train(config: TrainConfig) -> Trainer:
         return jax.lax.scan(lambda s, _: update(s), state, None, length=per_chunk)
 
     # Metrics come back [S, U, ...]; the state buffer is donated (updated in place).
-    # Known issue: on XLA's CPU backend a chunk over 2 vmapped seeds sometimes never finishes
-    # (every worker idle; about 1 run in 3 under load, with or without donation or
-    # multi-threaded Eigen). One seed per process has not hung in any run so far.
     chunk = jax.jit(jax.vmap(chunk_one), donate_argnums=0)
     return Trainer(
         config=config,

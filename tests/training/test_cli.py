@@ -19,15 +19,15 @@ def _python(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def test_train_then_evaluate_writes_the_run_folder(tmp_path) -> None:
     run = tmp_path / "run"
-    result = _python("-m", "sociajax.train", "--preset", "smoke", "--run-dir", str(run), "--seed", "3",
+    result = _python("-m", "sociajax.train", "--preset", "smoke", "--run-dir", str(run), "--num-seeds", "2",
                      "--total-env-steps", "128", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "final returns by agent" in result.stdout
     config = json.loads((run / "config.json").read_text())
-    assert config["seed"] == 3 and config["env"]["max_steps"] == 16
+    assert config["num_seeds"] == 2 and config["env"]["max_steps"] == 16
     rows = read_metrics(run / "metrics.csv")
     assert list(rows[0]) == list(COLUMNS)
-    assert {r["seed"] for r in rows} == {"3"} and {r["agent"] for r in rows} == {"0", "1", "2"}
+    assert {r["seed"] for r in rows} == {"0", "1"} and {r["agent"] for r in rows} == {"0", "1", "2"}
     assert all(float(r["sps"]) > 0 and float(r["wall_s"]) > 0 for r in rows)
     assert rows[-1]["env_steps"] == "128"  # 4 updates of 2 episodes of 16 steps, per seed
     assert (run / "learning_curve.png").stat().st_size > 0
@@ -39,7 +39,7 @@ def test_train_then_evaluate_writes_the_run_folder(tmp_path) -> None:
     result = _python("-m", "sociajax.evaluate", "--run-dir", str(run), "--episodes", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((run / "eval" / "GoalCycle-3.json").read_text())
-    assert report["num_seeds"] == 1 and report["episodes_per_seed"] == 4 and report["updates"] == 4
+    assert report["num_seeds"] == 2 and report["episodes_per_seed"] == 4 and report["updates"] == 4
     assert [a["role"] for a in report["agents"]] == ["learner", "scripted", "scripted"]
     assert all(a["ci95"] >= 0 for a in report["agents"])
     assert report["agents"][1]["mean_return"] > 1  # the scripted oracles score in 16 steps
