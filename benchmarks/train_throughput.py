@@ -1,15 +1,16 @@
-"""Training throughput: whole updates (rollout + PPO) of a 3-agent population, 2 learners.
+"""Training throughput: whole updates (rollout + PPO) of a 3-agent population.
 
     python -m benchmarks.train_throughput [--num-envs 32 64 128] [--schedule paper|small]
-                                          [--updates 2] [--num-seeds 1] [--out benchmarks/results]
+                                          [--learners 2] [--num-seeds 1 8] [--updates 2]
+                                          [--out benchmarks/results]
 
-Each point builds the trainer of GoalCycle-3 with two learners (aux loss on) and one scripted
-oracle, compiles one update ahead of time (compile time reported apart), runs one warm-up
+Each point builds the trainer of GoalCycle-3 with ``--learners`` learners (aux loss on; 2 by
+default) and scripted oracles in the other seats, compiles one update ahead of time (compile time reported apart), runs one warm-up
 update and times ``--updates`` more. ``paper`` is the paper's schedule (20 minibatches of 512
 16-step segments, recompute every 2); ``small`` is the social-scripted preset's (8 x 32).
 
 Reported per point: env steps per second (an env step moves all 3 agents; episodes of 250
-steps, ``num_envs`` per update and seed), the model FLOPs one env step costs (counted from
+steps, ``num_envs`` per update and seed, summed over the vmapped seeds), the model FLOPs one env step costs (counted from
 XLA's cost analysis of one network forward without and with the decoder, times the samples
 each phase processes; a backward pass counted as 2 forwards), the achieved FLOP/s, and the
 utilisation against this machine's measured float32 matmul peak.
@@ -38,8 +39,10 @@ SCHEDULES = {
 }
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """Best float32 FLOP/s of a jitted square matmul: the machine's practical peak."""
+def matmul_peak(size: int | None = None, repeats: int = 10) -> float:
+    """Best float32 FLOP/s of a jitted square matmul (XLA's default precision, so TF32 on
+    NVIDIA GPUs, which is also what the network's float32 matmuls get): the practical peak."""
+    size = size or (8192 if jax.default_backend() == "gpu" else 2048)
     a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
     mm = jax.jit(lambda x: x @ x)
     mm(a).block_until_ready()
@@ -87,10 +90,13 @@ def model_flops_per_update(config: TrainConfig, rollout_steps: int, fwd: dict[st
     return acting + recompute + minibatch
 
 
-def bench_point(num_envs: int, schedule: str, updates: int, num_seeds: int, fwd: dict[str, float]) -> dict[str, Any]:
+def bench_point(
+    num_envs: int, schedule: str, updates: int, num_seeds: int, learners: int, fwd: dict[str, float]
+) -> dict[str, Any]:
+    oracle = AgentConfig(role="scripted", policy="oracle")
     config = TrainConfig(
         env=EnvConfig("GoalCycle-3"),
-        agents=(AgentConfig(), AgentConfig(), AgentConfig(role="scripted", policy="oracle")),
+        agents=(AgentConfig(),) * learners + (oracle,) * (3 - learners),
         ppo=PPOConfig(num_envs=num_envs, **SCHEDULES[schedule]),
         total_env_steps=num_envs * 250 * (updates + 1),
         num_seeds=num_seeds,
@@ -115,6 +121,7 @@ def bench_point(num_envs: int, schedule: str, updates: int, num_seeds: int, fwd:
     return {
         "num_envs": num_envs,
         "num_seeds": num_seeds,
+        "learners": learners,
         "schedule": schedule,
         "ppo": dataclasses.asdict(config.ppo),
         "compile_s": round(compile_s, 2),
@@ -131,7 +138,8 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="paper")
     parser.add_argument("--updates", type=int, default=2)
-    parser.add_argument("--num-seeds", type=int, default=1)
+    parser.add_argument("--num-seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=2)
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
@@ -140,28 +148,30 @@ def main() -> None:
     fwd = forward_flops()
     print(f"matmul peak {peak / 1e9:.0f} GFLOP/s; forward FLOPs/sample: act {fwd['act'] / 1e6:.2f} M, "
           f"with decoder {fwd['with_decoder'] / 1e6:.2f} M")
-    points = []
-    for num_envs in args.num_envs:
-        point = bench_point(num_envs, args.schedule, args.updates, args.num_seeds, fwd)
-        point["utilization"] = round(point["achieved_flops_per_s"] / peak, 4)
-        points.append(point)
-        print(f"num_envs {num_envs:5d}: {point['env_steps_per_s']:>10,.0f} env-steps/s, update "
-              f"{point['update_s']:.2f} s, compile {point['compile_s']:.0f} s, "
-              f"{point['model_flops_per_env_step'] / 1e6:.1f} MFLOP/env-step, "
-              f"{point['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {point['utilization']:.1%} of peak")
     info = machine_info()
     record = {
         "benchmark": "train_throughput",
         "machine": info,
         "matmul_peak_flops_per_s": peak,
         "forward_flops_per_sample": fwd,
-        "population": "GoalCycle-3: 2 learners (aux loss) + 1 scripted oracle",
-        "points": points,
+        "population": f"GoalCycle-3: {args.learners} learners (aux loss) + {3 - args.learners} scripted oracles",
+        "points": [],
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = f"train_throughput_{info['platform']}_{info['date']}{'_' + args.tag if args.tag else ''}.json"
-    (out / name).write_text(json.dumps(record, indent=2))
+    for num_seeds in args.num_seeds:
+        for num_envs in args.num_envs:
+            point = bench_point(num_envs, args.schedule, args.updates, num_seeds, args.learners, fwd)
+            point["utilization"] = round(point["achieved_flops_per_s"] / peak, 4)
+            record["points"].append(point)
+            print(f"seeds {num_seeds:3d} num_envs {num_envs:5d}: {point['env_steps_per_s']:>10,.0f} env-steps/s, "
+                  f"update {point['update_s']:.2f} s, compile {point['compile_s']:.0f} s, "
+                  f"{point['model_flops_per_env_step'] / 1e6:.1f} MFLOP/env-step, "
+                  f"{point['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {point['utilization']:.1%} of peak",
+                  flush=True)
+            # written after every point, so a run cut short keeps what it measured
+            (out / name).write_text(json.dumps(record, indent=2))
     print(f"wrote {out / name}")
 
 
