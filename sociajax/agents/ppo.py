@@ -84,7 +84,7 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from sociajax.agents.network import SocialNet, init_params
+from sociajax.agents.network import SocialNet, default_encode_chunk, init_params
 
 Carry = tuple  # (c, h)
 Metrics = dict
@@ -418,7 +418,10 @@ def recompute_targets(params: Any, apply_fn: Callable, rollout: Rollout, config:
     ``apply_fn(..., method="unroll")`` must return a ``network.UnrollOutput``.
     """
     num_steps = rollout.actions.shape[0]
-    out = apply_fn({"params": params}, rollout.init_carry, rollout.obs, rollout.starts, method="unroll")
+    out = apply_fn(
+        {"params": params}, rollout.init_carry, rollout.obs, rollout.starts, method="unroll",
+        encode_chunk=default_encode_chunk(),
+    )
     values = out.value
     advantages, returns = gae(
         rollout.rewards, values[:-1], rollout.dones, values[-1], config.gamma, config.gae_lambda

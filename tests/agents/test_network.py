@@ -247,3 +247,18 @@ def test_matmul_convolutions_equal_flax_convolutions(in_ch, out_ch, stride, size
         np.asarray(ours.apply({"params": params}, x)), np.asarray(reference.apply({"params": params}, x)),
         rtol=1e-5, atol=1e-4,
     )
+
+
+@pytest.mark.parametrize("chunk", [7, 4])  # 21 frames: 3 whole chunks; 6 with a padded tail
+def test_chunked_encoding_equals_whole_batch_encoding(params, chunk) -> None:
+    """Encoding a long rollout in chunks (what PPO's recompute does on CPU) gives the numbers
+    of encoding it at once: outputs bit for bit, parameter gradients to float rounding."""
+    obs = jax.random.randint(jax.random.PRNGKey(3), (7, 3) + OBS_SHAPE, 0, 256).astype(jnp.uint8)
+
+    def encode(p, size):
+        return NET.apply({"params": p}, obs, size, method=SocialNet.encode)
+
+    np.testing.assert_array_equal(jax.jit(encode, static_argnums=1)(params, chunk), encode(params, 0))
+    loss = lambda size: jax.grad(lambda p: jnp.sum(jnp.sin(encode(p, size))))
+    for a, b in zip(jax.tree.leaves(loss(chunk)(params)), jax.tree.leaves(loss(0)(params))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
