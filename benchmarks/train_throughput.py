@@ -5,15 +5,16 @@
                                           [--out benchmarks/results]
 
 Each point builds the trainer of GoalCycle-3 with ``--learners`` learners (aux loss on; 2 by
-default) and scripted oracles in the other seats, compiles one update ahead of time (compile time reported apart), runs one warm-up
-update and times ``--updates`` more. ``paper`` is the paper's schedule (20 minibatches of 512
-16-step segments, recompute every 2); ``small`` is the social-scripted preset's (8 x 32).
+default) and scripted oracles in the other seats, compiles one update ahead of time (compile
+time reported apart), runs one warm-up update and times ``--updates`` more. ``paper`` is the
+paper's schedule (20 minibatches of 512 16-step segments, recompute every 2); ``small`` is the
+social-scripted preset's (8 x 32).
 
 Reported per point: env steps per second (an env step moves all 3 agents; episodes of 250
-steps, ``num_envs`` per update and seed, summed over the vmapped seeds), the model FLOPs one env step costs (counted from
-XLA's cost analysis of one network forward without and with the decoder, times the samples
-each phase processes; a backward pass counted as 2 forwards), the achieved FLOP/s, and the
-utilisation against this machine's measured float32 matmul peak.
+steps, ``num_envs`` per update and seed, summed over the vmapped seeds), the model FLOPs one
+env step costs (counted from XLA's cost analysis of one network forward without and with the
+decoder, times the samples each phase processes; a backward pass counted as 2 forwards), the
+achieved FLOP/s, and the utilisation against this machine's measured float32 matmul peak.
 """
 
 from __future__ import annotations

@@ -156,12 +156,23 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, t
     return sum(pad(blocks[:, :, :, dy, dx], dy, dx) for dy in range(3) for dx in range(3)) + bias
 
 
-def _encoder(params: Any, x: jax.Array) -> jax.Array:
-    """The encoder on explicit parameters: uint8 [N, 21, 21, 3] -> float32 [N, H]."""
+def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
+    """uint8 [N, 21, 21, 3] -> float32 [N, H] through ``layers`` = (conv1, conv2, conv3,
+    embed): the submodules themselves (creating their parameters at init), or the same maps
+    on explicit parameters (pure functions, which ``lax.map`` may close over)."""
     x = x.astype(jnp.float32) / 255.0
-    for name, stride in (("conv1", 3), ("conv2", 1), ("conv3", 1)):
-        x = nn.leaky_relu(conv3x3(x, params[name]["kernel"], params[name]["bias"], stride))
-    return jnp.tanh(x.reshape(x.shape[0], -1) @ params["embed"]["kernel"] + params["embed"]["bias"])
+    for conv in layers[:3]:
+        x = nn.leaky_relu(conv(x))
+    return jnp.tanh(layers[3](x.reshape(x.shape[0], -1)))
+
+
+def _encoder_maps(params: Any) -> tuple[Any, ...]:
+    """The encoder's layers as pure functions of the given ``params`` (see :func:`_encoder`)."""
+    convs = tuple(
+        functools.partial(conv3x3, kernel=params[name]["kernel"], bias=params[name]["bias"], stride=stride)
+        for name, stride in (("conv1", 3), ("conv2", 1), ("conv3", 1))
+    )
+    return convs + (lambda x: x @ params["embed"]["kernel"] + params["embed"]["bias"],)
 
 
 def _in_chunks(fn: Any, x: jax.Array, chunk: int) -> jax.Array:
@@ -172,6 +183,9 @@ def _in_chunks(fn: Any, x: jax.Array, chunk: int) -> jax.Array:
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
     out = jax.lax.map(fn, x.reshape((-1, chunk) + x.shape[1:]))
     return out.reshape((n + pad,) + out.shape[2:])[:n]
+
+
+_ENCODER = ("conv1", "conv2", "conv3", "embed")
 
 
 def default_encode_chunk() -> int:
@@ -235,17 +249,14 @@ class SocialNet(nn.Module):
         ``chunk`` > 0: more than ``2 * chunk`` frames are encoded ``chunk`` at a time, one
         after another (same numbers; see :func:`default_encode_chunk`)."""
         x, lead = _flatten_lead(obs, 3)
-        if self.is_initializing():  # create the parameters through the submodules
-            y = x.astype(jnp.float32) / 255.0
-            y = nn.leaky_relu(self.conv1(y))
-            y = nn.leaky_relu(self.conv2(y))
-            y = nn.leaky_relu(self.conv3(y))
-            self.embed(y.reshape(y.shape[0], -1))
-        params = {name: getattr(self, name).variables["params"] for name in ("conv1", "conv2", "conv3", "embed")}
-        if chunk > 0 and x.shape[0] > 2 * chunk:
-            x = _in_chunks(lambda rows: _encoder(params, rows), x, chunk)
+        if self.is_initializing():
+            x = _encoder((self.conv1, self.conv2, self.conv3, self.embed), x)
         else:
-            x = _encoder(params, x)
+            layers = _encoder_maps({name: getattr(self, name).variables["params"] for name in _ENCODER})
+            if chunk > 0 and x.shape[0] > 2 * chunk:
+                x = _in_chunks(functools.partial(_encoder, layers), x, chunk)
+            else:
+                x = _encoder(layers, x)
         return x.reshape(lead + (self.hidden_size,))
 
     def heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
