@@ -131,8 +131,6 @@ class Conv3x3(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if self.stride not in (1, 3):
-            raise ValueError(f"Conv3x3.stride must be 1 or 3, got {self.stride}")
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         return conv3x3(x, kernel, bias, self.stride, self.transpose)
@@ -140,6 +138,8 @@ class Conv3x3(nn.Module):
 
 def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, transpose: bool = False) -> jax.Array:
     """:class:`Conv3x3`'s computation on explicit parameters (x [N, H, W, C])."""
+    if stride not in (1, 3):
+        raise ValueError(f"Conv3x3.stride must be 1 or 3, got {stride}")
     features = kernel.shape[-1]
     if not transpose:
         return _patches(x, stride) @ kernel.reshape(-1, features) + bias

@@ -28,10 +28,11 @@ class AgentConfig:
 
     ``learner``: a CNN-LSTM trained by PPO at its own ``lr`` (paper: novice 1e-4, expert 1e-5).
     ``frozen``: a CNN-LSTM that acts but is never updated (e.g. a trained expert from
-    ``load_from``; without it, a randomly initialised network: a distractor). ``scripted``: a scripted policy acting from the env state (``policy``,
-    made imperfect by ``epsilon``). ``aux`` switches the auxiliary next-observation loss of a
-    learner (False: the paper's vanilla PPO); it is a per-agent coefficient, so learners with
-    and without it share one stacked network.
+    ``load_from``; without it, a randomly initialised network: a distractor). ``scripted``:
+    a scripted policy acting from the env state (``policy``, made imperfect by ``epsilon``).
+    ``aux`` switches the auxiliary next-observation loss of a learner (False: the paper's
+    vanilla PPO); it is a per-agent coefficient, so learners with and without it share one
+    stacked network.
     """
 
     role: Role = "learner"

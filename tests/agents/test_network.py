@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sociajax.agents.network import HIDDEN, OBS_SHAPE, PARAM_COUNT, SocialNet, init_params, param_count
+from sociajax.agents.network import HIDDEN, OBS_SHAPE, PARAM_COUNT, Conv3x3, SocialNet, init_params, param_count
 
 KEY = jax.random.PRNGKey(0)
 NET = SocialNet()
@@ -230,8 +230,6 @@ def test_matmul_convolutions_equal_flax_convolutions(in_ch, out_ch, stride, size
     ``nn.ConvTranspose``: same parameter tree and initial values, same outputs."""
     from flax import linen as nn
 
-    from sociajax.agents.network import Conv3x3
-
     reference = (nn.ConvTranspose if transpose else nn.Conv)(
         out_ch, (3, 3), strides=(stride, stride), padding="VALID"
     )
@@ -262,3 +260,10 @@ def test_chunked_encoding_equals_whole_batch_encoding(params, chunk) -> None:
     loss = lambda size: jax.grad(lambda p: jnp.sum(jnp.sin(encode(p, size))))
     for a, b in zip(jax.tree.leaves(loss(chunk)(params)), jax.tree.leaves(loss(0)(params))):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_conv3x3_rejects_strides_other_than_1_and_3(transpose) -> None:
+    x = jnp.zeros((1, 7, 7, 4))
+    with pytest.raises(ValueError, match="stride must be 1 or 3, got 2"):
+        Conv3x3(8, stride=2, transpose=transpose).init(jax.random.PRNGKey(0), x)
