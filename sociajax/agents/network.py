@@ -65,10 +65,13 @@ class UnrollOutput:
     carry:        final (c, h) after the last step.
     logits:       float32 [T, *batch, num_actions].
     value:        float32 [T, *batch].
-    aux_pred:     float32 [T, *batch, 21, 21, 3] or None (no decoder / no actions given).
+    aux_pred:     float32 [T, *batch, 21, 21, 3] or None (no decoder / no actions given /
+                  ``aux_target`` given).
     step_carries: (c, h), each [T, *batch, HIDDEN]: the carry the LSTM consumed at step t,
                   i.e. after the reset (zeros wherever ``starts[t]``). Slicing it at a segment
                   start gives the stored state PPO's minibatches start from.
+    aux_error:    float32 [T, *batch] or None: per step, the mean absolute error of the
+                  prediction against ``aux_target / 255`` (only when ``aux_target`` is given).
     """
 
     carry: Carry
@@ -76,6 +79,7 @@ class UnrollOutput:
     value: jax.Array
     aux_pred: Optional[jax.Array]
     step_carries: Carry
+    aux_error: Optional[jax.Array] = None
 
 
 class ResetLSTM(nn.Module):
@@ -157,47 +161,76 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, t
 
 
 def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
-    """uint8 [N, 21, 21, 3] -> float32 [N, H] through ``layers`` = (conv1, conv2, conv3,
-    embed): the submodules themselves (creating their parameters at init), or the same maps
-    on explicit parameters (pure functions, which ``lax.map`` may close over)."""
+    """uint8 [N, 21, 21, 3] -> float32 [N, H] through ``layers`` = (conv1, conv2, conv3, embed)."""
     x = x.astype(jnp.float32) / 255.0
     for conv in layers[:3]:
         x = nn.leaky_relu(conv(x))
     return jnp.tanh(layers[3](x.reshape(x.shape[0], -1)))
 
 
-def _encoder_maps(params: Any) -> tuple[Any, ...]:
-    """The encoder's layers as pure functions of the given ``params`` (see :func:`_encoder`)."""
-    convs = tuple(
-        functools.partial(conv3x3, kernel=params[name]["kernel"], bias=params[name]["bias"], stride=stride)
-        for name, stride in (("conv1", 3), ("conv2", 1), ("conv3", 1))
-    )
-    return convs + (lambda x: x @ params["embed"]["kernel"] + params["embed"]["bias"],)
+def _decoder(layers: Sequence[Any], z: jax.Array) -> jax.Array:
+    """float32 [N, H + A] -> float32 [N, 21, 21, 3] through ``layers`` = (aux_fc, deconv1,
+    deconv2, deconv3)."""
+    z = layers[0](z).reshape(z.shape[0], 3, 3, 64)
+    z = nn.leaky_relu(layers[1](z))
+    z = nn.leaky_relu(layers[2](z))
+    return layers[3](z)
 
 
-def _in_chunks(fn: Any, x: jax.Array, chunk: int) -> jax.Array:
-    """``fn`` over the leading axis of ``x`` in chunks of ``chunk`` rows, one after another
-    (``lax.map``; the last chunk zero-padded). Same numbers as ``fn(x)``, row for row."""
-    n = x.shape[0]
+# (name, stride, transpose) of each per-frame layer; stride None: a Dense layer.
+_ENCODER = (("conv1", 3, False), ("conv2", 1, False), ("conv3", 1, False), ("embed", None, False))
+_DECODER = (("aux_fc", None, False), ("deconv1", 1, True), ("deconv2", 1, True), ("deconv3", 3, True))
+
+
+def _layer_maps(params: Any, spec: Sequence[tuple]) -> tuple[Any, ...]:
+    """The layers of ``spec`` as pure functions of explicit ``params`` (which ``lax.map`` and
+    ``jax.checkpoint`` may close over), computing what the submodules compute."""
+
+    def layer(name: str, stride: Optional[int], transpose: bool) -> Any:
+        kernel, bias = params[name]["kernel"], params[name]["bias"]
+        if stride is None:
+            return lambda x: x @ kernel + bias
+        return functools.partial(conv3x3, kernel=kernel, bias=bias, stride=stride, transpose=transpose)
+
+    return tuple(layer(*entry) for entry in spec)
+
+
+def _in_chunks(fn: Any, xs: Any, chunk: int) -> Any:
+    """``fn`` over the leading axis of the arrays in ``xs`` in chunks of ``chunk`` rows, one
+    after another (``lax.map``; the last chunk zero-padded). Same numbers as ``fn(xs)``, row
+    for row.
+
+    Each chunk is rematerialised (``jax.checkpoint``): a gradient recomputes the chunk's
+    forward pass next to its backward pass, so neither ever leaves the cache, instead of
+    storing every chunk's activations for later."""
+    n = jax.tree.leaves(xs)[0].shape[0]
     pad = -n % chunk
-    x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
-    out = jax.lax.map(fn, x.reshape((-1, chunk) + x.shape[1:]))
-    return out.reshape((n + pad,) + out.shape[2:])[:n]
+
+    def split(x: jax.Array) -> jax.Array:
+        x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
+        return x.reshape((-1, chunk) + x.shape[1:])
+
+    out = jax.lax.map(jax.checkpoint(fn), jax.tree.map(split, xs))
+    return jax.tree.map(lambda o: o.reshape((n + pad,) + o.shape[2:])[:n], out)
 
 
-_ENCODER = ("conv1", "conv2", "conv3", "embed")
+def frame_abs_error(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """Mean absolute error per frame of a prediction [..., 21, 21, 3] on the [0, 1] scale
+    against a uint8 observation [..., 21, 21, 3] -> [...] (the auxiliary loss before its
+    masked mean)."""
+    return jnp.mean(jnp.abs(pred - target.astype(jnp.float32) / 255.0), axis=(-3, -2, -1))
 
 
-def default_encode_chunk() -> int:
-    """Frames per chunk for encoding long rollouts without gradients (``unroll(...,
-    encode_chunk=)``): 256 on CPU, 0 (the whole batch at once) elsewhere.
+def default_chunk() -> int:
+    """Frames per chunk for the per-frame layers (encoder, decoder) when ``SocialNet.chunk``
+    is None: 256 on CPU, 0 (the whole batch at once) elsewhere.
 
-    On CPU the stride-1 convolutions' patch matrices of a whole rollout (100+ MB) spill out
-    of cache; chunks of 256 frames stay in it: encoding 4,096 frames took 27 ms instead of
-    103 ms (2 cores), with the same numbers bit for bit. GPUs want the whole batch at once.
-    PPO's loss does not chunk: with chunks inside the loss as well (paper minibatches of
-    8,192 frames) one update asked XLA for 28 GB and failed, and the gradient of a chunked
-    encode alone was at most 15% faster."""
+    On CPU the convolutions' patch matrices and the transposed convolutions' tap planes for
+    thousands of frames (100+ MB) spill out of cache, and the layers run at memory speed;
+    chunks of 256 frames stay in it. Measured on 2 cores: encoding 4,096 frames 103 -> 27 ms
+    (bit for bit the same); the gradient over a paper minibatch (8,192 frames) of the encoder
+    477 -> 193 ms and of the decoder 651 -> 359 ms (rematerialised chunks, see
+    :func:`_in_chunks`). GPUs want the whole batch at once."""
     return 256 if jax.default_backend() == "cpu" else 0
 
 
@@ -212,13 +245,22 @@ class SocialNet(nn.Module):
 
     ``SocialNet(num_actions=7, use_aux=True)``. ``use_aux=False`` drops the decoder (the
     paper's "vanilla PPO" baseline): 496,328 parameters.
+
+    ``chunk``: the encoder and decoder, which act on each frame alone, run over more than
+    ``2 * chunk`` frames ``chunk`` frames at a time (same outputs bit for bit, gradients to
+    float rounding); 0 runs them on all frames at once; None (default) takes
+    :func:`default_chunk` (256 on CPU, 0 on GPU). It is speed only: no parameter depends on it.
     """
 
     num_actions: int = NUM_ACTIONS
     use_aux: bool = True
     hidden_size: int = HIDDEN
+    chunk: Optional[int] = None
 
     def setup(self) -> None:
+        chunk = self.chunk
+        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
+            raise ValueError(f"SocialNet.chunk must be None or an int >= 0, got {self.chunk!r}")
         self.conv1 = Conv3x3(32, stride=3)
         self.conv2 = Conv3x3(64)
         self.conv3 = Conv3x3(64)
@@ -244,20 +286,21 @@ class SocialNet(nn.Module):
         zeros = jnp.zeros(tuple(batch_shape) + (self.hidden_size,), jnp.float32)
         return (zeros, zeros)
 
-    def encode(self, obs: jax.Array, chunk: int = 0) -> jax.Array:
-        """uint8 [..., 21, 21, 3] -> float32 [..., hidden_size] (convs + Dense + tanh).
-        ``chunk`` > 0: more than ``2 * chunk`` frames are encoded ``chunk`` at a time, one
-        after another (same numbers; see :func:`default_encode_chunk`)."""
+    def _per_frame(self, body: Any, spec: Sequence[tuple], xs: Any) -> Any:
+        """``body(layers, xs)`` for the layers named in ``spec``, over arrays xs [N, ...], in
+        chunks of ``chunk`` frames when N is large enough (see the class doc)."""
+        if self.is_initializing():  # the submodules themselves, so that they create their params
+            return body(tuple(getattr(self, name) for name, *_ in spec), xs)
+        layers = _layer_maps({name: getattr(self, name).variables["params"] for name, *_ in spec}, spec)
+        chunk = default_chunk() if self.chunk is None else self.chunk
+        if chunk > 0 and jax.tree.leaves(xs)[0].shape[0] > 2 * chunk:
+            return _in_chunks(functools.partial(body, layers), xs, chunk)
+        return body(layers, xs)
+
+    def encode(self, obs: jax.Array) -> jax.Array:
+        """uint8 [..., 21, 21, 3] -> float32 [..., hidden_size] (convs + Dense + tanh)."""
         x, lead = _flatten_lead(obs, 3)
-        if self.is_initializing():
-            x = _encoder((self.conv1, self.conv2, self.conv3, self.embed), x)
-        else:
-            layers = _encoder_maps({name: getattr(self, name).variables["params"] for name in _ENCODER})
-            if chunk > 0 and x.shape[0] > 2 * chunk:
-                x = _in_chunks(functools.partial(_encoder, layers), x, chunk)
-            else:
-                x = _encoder(layers, x)
-        return x.reshape(lead + (self.hidden_size,))
+        return self._per_frame(_encoder, _ENCODER, x).reshape(lead + (self.hidden_size,))
 
     def heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """LSTM output [..., H] -> (logits [..., num_actions], value [...])."""
@@ -271,13 +314,20 @@ class SocialNet(nn.Module):
     def decode(self, h: jax.Array, actions: jax.Array) -> jax.Array:
         """(LSTM output [..., H], actions int [...]) -> predicted next obs [..., 21, 21, 3]
         on the [0, 1] scale (linear output; see module doc)."""
-        z = jnp.concatenate([h, jax.nn.one_hot(actions, self.num_actions, dtype=h.dtype)], -1)
-        z, lead = _flatten_lead(z, 1)
-        z = self.aux_fc(z).reshape(z.shape[0], 3, 3, 64)
-        z = nn.leaky_relu(self.deconv1(z))
-        z = nn.leaky_relu(self.deconv2(z))
-        z = self.deconv3(z)
-        return z.reshape(lead + OBS_SHAPE)
+        z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
+        return self._per_frame(_decoder, _DECODER, z).reshape(lead + OBS_SHAPE)
+
+    def aux_error(self, h: jax.Array, actions: jax.Array, target: jax.Array) -> jax.Array:
+        """``frame_abs_error(decode(h, actions), target)`` [...] for uint8 targets
+        [..., 21, 21, 3], without holding all predictions at once: with chunking each chunk's
+        error is taken where its prediction is made (the training loss's path)."""
+        z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
+        target = target.reshape((-1,) + OBS_SHAPE)
+        body = lambda layers, zt: frame_abs_error(_decoder(layers, zt[0]), zt[1])
+        return self._per_frame(body, _DECODER, (z, target)).reshape(lead)
+
+    def _decoder_input(self, h: jax.Array, actions: jax.Array) -> jax.Array:
+        return jnp.concatenate([h, jax.nn.one_hot(actions, self.num_actions, dtype=h.dtype)], -1)
 
     # ------------------------------------------------------------------ calls
     def unroll(
@@ -286,21 +336,26 @@ class SocialNet(nn.Module):
         obs: jax.Array,
         starts: jax.Array,
         action_for_aux: Optional[jax.Array] = None,
-        encode_chunk: int = 0,
+        aux_target: Optional[jax.Array] = None,
     ) -> UnrollOutput:
         """Run a time sequence. obs uint8 [T, *B, 21, 21, 3]; starts bool [T, *B];
-        carry (c, h) [*B, H]; action_for_aux int [T, *B] or None; ``encode_chunk`` as in
-        :meth:`encode`. See :class:`UnrollOutput`."""
-        x = self.encode(obs, encode_chunk)
+        carry (c, h) [*B, H]; action_for_aux int [T, *B] or None; aux_target uint8
+        [T, *B, 21, 21, 3] or None (the next observations: then ``aux_error`` is returned in
+        place of ``aux_pred``, see :meth:`aux_error`). See :class:`UnrollOutput`."""
+        x = self.encode(obs)
         carry, (h, step_carries) = self.core(carry, (x, jnp.asarray(starts, bool)))
         logits, value = self.heads(h)
-        aux_pred = None
+        aux_pred = aux_error = None
+        if aux_target is not None and action_for_aux is None:
+            raise ValueError("SocialNet.unroll: aux_target needs action_for_aux")
         if self.use_aux:
-            if action_for_aux is not None:
+            if aux_target is not None:
+                aux_error = self.aux_error(h, jnp.asarray(action_for_aux, jnp.int32), aux_target)
+            elif action_for_aux is not None:
                 aux_pred = self.decode(h, jnp.asarray(action_for_aux, jnp.int32))
             elif self.is_initializing():  # create the decoder's params all the same
                 self.decode(h, jnp.zeros(h.shape[:-1], jnp.int32))
-        return UnrollOutput(carry, logits, value, aux_pred, step_carries)
+        return UnrollOutput(carry, logits, value, aux_pred, step_carries, aux_error)
 
     def __call__(
         self,

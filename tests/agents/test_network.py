@@ -248,18 +248,49 @@ def test_matmul_convolutions_equal_flax_convolutions(in_ch, out_ch, stride, size
 
 
 @pytest.mark.parametrize("chunk", [7, 4])  # 21 frames: 3 whole chunks; 6 with a padded tail
-def test_chunked_encoding_equals_whole_batch_encoding(params, chunk) -> None:
-    """Encoding a long rollout in chunks (what PPO's recompute does on CPU) gives the numbers
-    of encoding it at once: outputs bit for bit, parameter gradients to float rounding."""
+def test_chunked_per_frame_layers_equal_whole_batch(params, chunk) -> None:
+    """Running the encoder and decoder in chunks (``SocialNet.chunk``; the default on CPU)
+    gives the numbers of running them on all frames at once, to float rounding (outputs and
+    parameter gradients)."""
     obs = jax.random.randint(jax.random.PRNGKey(3), (7, 3) + OBS_SHAPE, 0, 256).astype(jnp.uint8)
+    actions = jax.random.randint(jax.random.PRNGKey(4), (7, 3), 0, 7)
+    starts = jnp.zeros((7, 3), bool).at[0].set(True)
+    carry = SocialNet().initial_carry(3)
 
-    def encode(p, size):
-        return NET.apply({"params": p}, obs, size, method=SocialNet.encode)
+    def outputs(p, size):
+        net = SocialNet(chunk=size)
+        encoded = net.apply({"params": p}, obs, method=SocialNet.encode)
+        out = net.apply({"params": p}, carry, obs[:-1], starts[:-1], actions[:-1], obs[1:], method="unroll")
+        pred = net.apply({"params": p}, carry, obs[:-1], starts[:-1], actions[:-1], method="unroll").aux_pred
+        return encoded, out.aux_error, pred
 
-    np.testing.assert_array_equal(jax.jit(encode, static_argnums=1)(params, chunk), encode(params, 0))
-    loss = lambda size: jax.grad(lambda p: jnp.sum(jnp.sin(encode(p, size))))
+    chunked, whole = fast_jit(outputs, static_argnums=1)(params, chunk), outputs(params, 0)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    loss = lambda size: jax.grad(lambda p: sum(jnp.sum(jnp.sin(x)) for x in outputs(p, size)))
     for a, b in zip(jax.tree.leaves(loss(chunk)(params)), jax.tree.leaves(loss(0)(params))):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_aux_error_is_the_per_step_error_of_the_prediction(params) -> None:
+    """``unroll(..., aux_target)`` scores the prediction it does not return: per step, the
+    mean absolute error against ``target / 255`` (by hand here), masked nowhere."""
+    obs, actions, starts = random_obs(20), random_actions(21), np.ones((T, B), bool)
+    target = random_obs(22)
+    pred = run(params, NET.initial_carry(B), obs, starts, actions)[3]
+    out = fast_jit(lambda p: NET.apply({"params": p}, NET.initial_carry(B), obs, starts, actions, target,
+                                       method="unroll"))(params)
+    assert out.aux_pred is None
+    by_hand = np.abs(np.asarray(pred, np.float64) - target / 255.0).mean((-3, -2, -1))
+    np.testing.assert_allclose(out.aux_error, by_hand, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="aux_target needs action_for_aux"):
+        NET.apply({"params": params}, NET.initial_carry(B), obs, starts, None, target, method="unroll")
+
+
+@pytest.mark.parametrize("chunk", [-1, 2.5, True])
+def test_bad_chunk_is_rejected_by_name(params, chunk) -> None:
+    with pytest.raises(ValueError, match="SocialNet.chunk must be None or an int >= 0"):
+        SocialNet(chunk=chunk).apply({"params": params}, random_obs(0), method=SocialNet.encode)
 
 
 @pytest.mark.parametrize("transpose", [False, True])

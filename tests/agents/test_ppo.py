@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from sociajax.agents.network import OBS_SHAPE, SocialNet
+from sociajax.agents.network import OBS_SHAPE, SocialNet, UnrollOutput, frame_abs_error
 from sociajax.agents.ppo import (
     Minibatch,
     PPOConfig,
@@ -159,10 +159,13 @@ def test_gae_limits_are_td_error_and_monte_carlo() -> None:
 L_, M_ = 4, 3  # a tiny minibatch for the loss tests
 
 
-def fake_apply(variables, carry, obs, starts, actions):
-    """Stands in for the network: its 'params' are the outputs themselves."""
+def fake_apply(variables, carry, obs, starts, actions, aux_target, method="unroll"):
+    """Stands in for the network: its 'params' are the outputs themselves ('aux': the
+    predicted next observations, scored per step as ``SocialNet.aux_error`` does)."""
+    assert method == "unroll"
     p = variables["params"]
-    return carry, p["logits"], p["values"], p.get("aux")
+    aux_error = None if "aux" not in p else frame_abs_error(p["aux"], aux_target)
+    return UnrollOutput(carry, p["logits"], p["values"], None, carry, aux_error)
 
 
 def tiny_batch(seed: int = 0):
@@ -498,6 +501,27 @@ def test_same_key_same_result(learners, rollout) -> None:
     assert rel_diff(other.params, agent(outputs[0].params, i), agent(states, i).params) > 1e-2
 
 
+def test_scanned_minibatch_groups_equal_the_reference(train_state, rollout) -> None:
+    """``minibatch_loop="scan"`` (what "auto" picks for the paper's 10 groups) runs the same
+    schedule: 5 minibatches, recompute every 2, so two scanned groups and one unrolled rest."""
+    cfg = dataclasses.replace(CFG, num_minibatches=5, minibatch_loop="scan", max_grad_norm=math.inf)
+    assert cfg.scans_minibatches()
+    state = train_state.replace(opt_state=set_learning_rate(train_state.opt_state, 1e-3))
+    key = jax.random.PRNGKey(5)
+    new, metrics = jax.jit(ppo_update)(state, rollout, key, cfg)
+    ref, taken, reverted = reference_update(state, rollout, key, cfg)
+    assert int(metrics["num_steps"]) == taken == 5 and not reverted and not bool(metrics["reverted"])
+    assert rel_diff(new.params, ref.params, state.params) < 1e-3
+
+
+def test_auto_minibatch_loop_unrolls_short_updates_and_scans_long_ones() -> None:
+    assert not PPOConfig(num_minibatches=8, recompute_every=2).scans_minibatches()  # 4 groups
+    assert PPOConfig(num_minibatches=9, recompute_every=2).scans_minibatches()  # 5 groups
+    assert PPOConfig().scans_minibatches()  # the paper's 10 groups
+    assert not PPOConfig(minibatch_loop="unroll").scans_minibatches()
+    assert PPOConfig(num_minibatches=2, minibatch_loop="scan").scans_minibatches()
+
+
 # ---------------------------------------------------------------------- config
 def test_defaults_are_the_papers() -> None:
     c = PPOConfig()
@@ -527,6 +551,7 @@ def test_defaults_are_the_papers() -> None:
         ("recompute_every", 0),
         ("minibatch_segments", True),
         ("clip_value_loss", 1),
+        ("minibatch_loop", "while"),
     ],
 )
 def test_bad_config_names_the_field(field: str, value) -> None:
