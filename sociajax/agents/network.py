@@ -223,15 +223,16 @@ def frame_abs_error(pred: jax.Array, target: jax.Array) -> jax.Array:
 
 def default_chunk() -> int:
     """Frames per chunk for the per-frame layers (encoder, decoder) when ``SocialNet.chunk``
-    is None: 256 on CPU, 0 (the whole batch at once) elsewhere.
+    is None: 128 on CPU, 0 (the whole batch at once) elsewhere.
 
     On CPU the convolutions' patch matrices and the transposed convolutions' tap planes for
     thousands of frames (100+ MB) spill out of cache, and the layers run at memory speed;
-    chunks of 256 frames stay in it. Measured on 2 cores: encoding 4,096 frames 103 -> 27 ms
-    (bit for bit the same); the gradient over a paper minibatch (8,192 frames) of the encoder
-    477 -> 193 ms and of the decoder 651 -> 359 ms (rematerialised chunks, see
-    :func:`_in_chunks`). GPUs want the whole batch at once."""
-    return 256 if jax.default_backend() == "cpu" else 0
+    small chunks stay in it. Measured on 2 cores: encoding 4,096 frames 103 -> 27 ms; the
+    gradient over a paper minibatch (8,192 frames) of the encoder 477 -> 193 ms and of the
+    decoder with its error 651 -> 313-359 ms (rematerialised chunks, see :func:`_in_chunks`);
+    a paper-schedule update of 2 learners 40 s with chunks of 256, 36 s with 128 or 64. GPUs
+    want the whole batch at once."""
+    return 128 if jax.default_backend() == "cpu" else 0
 
 
 def _flatten_lead(x: jax.Array, tail: int) -> tuple[jax.Array, tuple[int, ...]]:
@@ -249,7 +250,7 @@ class SocialNet(nn.Module):
     ``chunk``: the encoder and decoder, which act on each frame alone, run over more than
     ``2 * chunk`` frames ``chunk`` frames at a time (same outputs bit for bit, gradients to
     float rounding); 0 runs them on all frames at once; None (default) takes
-    :func:`default_chunk` (256 on CPU, 0 on GPU). It is speed only: no parameter depends on it.
+    :func:`default_chunk` (128 on CPU, 0 on GPU). It is speed only: no parameter depends on it.
     """
 
     num_actions: int = NUM_ACTIONS
