@@ -197,8 +197,8 @@ def _layer_maps(params: Any, spec: Sequence[tuple]) -> tuple[Any, ...]:
 
 def _in_chunks(fn: Any, xs: Any, chunk: int) -> Any:
     """``fn`` over the leading axis of the arrays in ``xs`` in chunks of ``chunk`` rows, one
-    after another (``lax.map``; the last chunk zero-padded). Same numbers as ``fn(xs)``, row
-    for row.
+    after another (``lax.map``; the last chunk zero-padded). The numbers of ``fn(xs)``, row
+    for row, to float rounding.
 
     Each chunk is rematerialised (``jax.checkpoint``): a gradient recomputes the chunk's
     forward pass next to its backward pass, so neither ever leaves the cache, instead of
@@ -248,8 +248,8 @@ class SocialNet(nn.Module):
     paper's "vanilla PPO" baseline): 496,328 parameters.
 
     ``chunk``: the encoder and decoder, which act on each frame alone, run over more than
-    ``2 * chunk`` frames ``chunk`` frames at a time (same outputs bit for bit, gradients to
-    float rounding); 0 runs them on all frames at once; None (default) takes
+    ``2 * chunk`` frames ``chunk`` frames at a time (the same numbers to float rounding,
+    gradients included); 0 runs them on all frames at once; None (default) takes
     :func:`default_chunk` (128 on CPU, 0 on GPU). It is speed only: no parameter depends on it.
     """
 

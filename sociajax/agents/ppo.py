@@ -147,7 +147,7 @@ class PPOConfig:
     num_envs: int = 128  # B: parallel episodes per update
     clip_value_loss: bool = False  # the paper: plain MSE
     normalize_advantages: bool = True  # over the whole rollout, after each recompute
-    minibatch_loop: Literal["auto", "unroll", "scan"] = "auto"  # speed only (see the class doc)
+    minibatch_loop: Literal["auto", "unroll", "scan"] = "auto"  # speed only; auto: scan if > 4 recompute groups
 
     def __post_init__(self) -> None:
         def real(name: str, low: float, high: float = math.inf, *, low_open=False, allow_inf=False) -> None:
