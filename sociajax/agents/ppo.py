@@ -5,10 +5,10 @@ defaults are the paper's values (Appendix 7.7-7.8). Everything runs inside ``jit
 update has a static number of minibatches and no data-dependent control flow (see
 ``PPOConfig.minibatch_loop`` for how its loop is compiled), so a population of independent
 learners updates with ``jax.vmap(functools.partial(ppo_update, config=config))`` over
-stacked train states. The config may also be a traced argument (its float fields are pytree leaves, its integer
-and bool fields static): then changing a coefficient does not recompile, and learners can
-be vmapped with configs of their own. Learning rates live in the optimizer state
-(:func:`make_optimizer`, :func:`set_learning_rate`), so per-agent rates (novice 1e-4,
+stacked train states. The config may also be a traced argument (its float fields are
+pytree leaves, its other fields static): then changing a coefficient does not recompile,
+and learners can be vmapped with configs of their own. Learning rates live in the optimizer
+state (:func:`make_optimizer`, :func:`set_learning_rate`), so per-agent rates (novice 1e-4,
 expert 1e-5, frozen 0) are data.
 
 Rollout layout (:class:`Rollout`), per learner, ``T`` steps of ``B`` parallel envs::
@@ -75,7 +75,7 @@ import dataclasses
 import functools
 import math
 import numbers
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional, get_args
 
 import jax
 import jax.numpy as jnp
@@ -101,7 +101,8 @@ _STATIC_FIELDS = (
     "normalize_advantages",
     "minibatch_loop",
 )
-MINIBATCH_LOOPS = ("auto", "unroll", "scan")
+MinibatchLoop = Literal["auto", "unroll", "scan"]
+MINIBATCH_LOOPS = get_args(MinibatchLoop)
 _UNROLL_MAX_GROUPS = 4  # "auto" unrolls updates of at most this many recompute groups
 
 
@@ -110,10 +111,10 @@ class PPOConfig:
     """Hyperparameters of one PPO update; defaults are the paper's (Appendix 7.7-7.8).
 
     A frozen, hashable dataclass that is also a pytree: its float fields are leaves and its
-    integer / bool fields (which set shapes and code paths) are static. So it works both as a
-    static argument (``jit(..., static_argnames="config")`` or ``functools.partial``) and as
-    a traced one, where changing a coefficient or KL limit needs no recompile and per-agent
-    values can be stacked and vmapped. Construction validates (ValueError naming the field);
+    integer, bool and string fields (which set shapes and code paths) are static. So it works
+    both as a static argument (``jit(..., static_argnames="config")`` or
+    ``functools.partial``) and as a traced one, where changing a coefficient or KL limit
+    needs no recompile and per-agent values can be stacked and vmapped. Construction validates (ValueError naming the field);
     tree operations rebuild instances without validating (they may hold tracers or axis specs).
 
     ``lr`` is only the *initial* learning rate put in the optimizer state; the update reads
@@ -147,7 +148,7 @@ class PPOConfig:
     num_envs: int = 128  # B: parallel episodes per update
     clip_value_loss: bool = False  # the paper: plain MSE
     normalize_advantages: bool = True  # over the whole rollout, after each recompute
-    minibatch_loop: Literal["auto", "unroll", "scan"] = "auto"  # speed only; auto: scan if > 4 recompute groups
+    minibatch_loop: MinibatchLoop = "auto"  # speed only; auto: scan if > 4 recompute groups
 
     def __post_init__(self) -> None:
         def real(name: str, low: float, high: float = math.inf, *, low_open=False, allow_inf=False) -> None:
