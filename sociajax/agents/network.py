@@ -82,22 +82,11 @@ class UnrollOutput:
     aux_error: Optional[jax.Array] = None
 
 
-class ResetLSTM(nn.Module):
-    """An LSTM scanned over time whose carry is zeroed where ``starts[t]`` is True.
-
-    ``__call__(carry, (x [T, *batch, F], starts [T, *batch]))`` returns
-    ``(final_carry, (outputs [T, *batch, H], step_carries))``.
-    """
+class _ResetLSTMStep(nn.Module):
+    """One step of :func:`ResetLSTM`: zero the carry where ``start``, then the LSTM cell."""
 
     features: int = HIDDEN
 
-    @functools.partial(
-        nn.scan,
-        variable_broadcast="params",
-        split_rngs={"params": False},
-        in_axes=0,
-        out_axes=0,
-    )
     @nn.compact
     def __call__(self, carry: Carry, xs: tuple[jax.Array, jax.Array]):
         x, start = xs
@@ -105,6 +94,24 @@ class ResetLSTM(nn.Module):
         carry = jax.tree.map(lambda c: jnp.where(keep, c, jnp.zeros_like(c)), carry)
         new_carry, y = nn.OptimizedLSTMCell(self.features, name="cell")(carry, x)
         return new_carry, (y, carry)
+
+
+def ResetLSTM(features: int = HIDDEN, unroll: int = 1, name: Optional[str] = None) -> nn.Module:
+    """An LSTM scanned over time whose carry is zeroed where ``starts[t]`` is True.
+
+    ``__call__(carry, (x [T, *batch, F], starts [T, *batch]))`` returns
+    ``(final_carry, (outputs [T, *batch, H], step_carries))``. ``unroll`` steps run per loop
+    iteration (``lax.scan``'s ``unroll``): the same numbers, fewer iterations.
+    """
+    scanned = nn.scan(
+        _ResetLSTMStep,
+        variable_broadcast="params",
+        split_rngs={"params": False},
+        in_axes=0,
+        out_axes=0,
+        unroll=unroll,
+    )
+    return scanned(features, name=name)
 
 
 def _patches(x: jax.Array, stride: int) -> jax.Array:
@@ -235,6 +242,19 @@ def default_chunk() -> int:
     return 128 if jax.default_backend() == "cpu" else 0
 
 
+def default_lstm_unroll() -> int:
+    """LSTM steps per loop iteration when ``SocialNet.lstm_unroll`` is None: 1 on CPU, 8 elsewhere.
+
+    An update unrolls the LSTM over the whole rollout 11 times (257 steps each, at the paper's
+    schedule). XLA:GPU runs each iteration of a loop as its own kernel launches plus a
+    synchronisation with the host, a fixed cost much larger than one LSTM step of 128 envs, so
+    fewer, longer iterations win there (not yet timed on a GPU: ``benchmarks/gpu_suite.sh``
+    compares 1 and 8). On CPU a loop iteration costs little and unrolling is slower: a
+    recompute of 2 learners over 128 envs x 257 steps took 657-671 ms with 1 step per
+    iteration, 717-735 ms with 8 (2 cores)."""
+    return 1 if jax.default_backend() == "cpu" else 8
+
+
 def _flatten_lead(x: jax.Array, tail: int) -> tuple[jax.Array, tuple[int, ...]]:
     """Merge all but the last ``tail`` axes (convs want exactly one batch axis)."""
     lead = x.shape[: x.ndim - tail]
@@ -250,23 +270,27 @@ class SocialNet(nn.Module):
     ``chunk``: the encoder and decoder, which act on each frame alone, run over more than
     ``2 * chunk`` frames ``chunk`` frames at a time (the same numbers to float rounding,
     gradients included); 0 runs them on all frames at once; None (default) takes
-    :func:`default_chunk` (128 on CPU, 0 on GPU). It is speed only: no parameter depends on it.
+    :func:`default_chunk` (128 on CPU, 0 on GPU). ``lstm_unroll``: LSTM steps per loop iteration
+    (>= 1); None takes :func:`default_lstm_unroll` (1 on CPU, 8 on GPU). Both are speed only: no
+    parameter depends on them.
     """
 
     num_actions: int = NUM_ACTIONS
     use_aux: bool = True
     hidden_size: int = HIDDEN
     chunk: Optional[int] = None
+    lstm_unroll: Optional[int] = None
 
     def setup(self) -> None:
-        chunk = self.chunk
-        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
-            raise ValueError(f"SocialNet.chunk must be None or an int >= 0, got {self.chunk!r}")
+        for field, least in (("chunk", 0), ("lstm_unroll", 1)):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                raise ValueError(f"SocialNet.{field} must be None or an int >= {least}, got {value!r}")
         self.conv1 = Conv3x3(32, stride=3)
         self.conv2 = Conv3x3(64)
         self.conv3 = Conv3x3(64)
         self.embed = nn.Dense(self.hidden_size)
-        self.core = ResetLSTM(self.hidden_size)
+        self.core = ResetLSTM(self.hidden_size, default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll)
         self.value1 = nn.Dense(64)
         self.value2 = nn.Dense(64)
         self.value_out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))

@@ -304,18 +304,25 @@ def gae(
         R_t     = A_t + V_t
 
     (not the released code's ``r + gamma * (V' - V)``). Returns (advantages, returns) [T, B].
+
+    The recursion is affine in ``A_{t+1}``, so it runs as a parallel ``associative_scan``
+    (log2 T steps) rather than a T-step loop: an update recomputes GAE 11 times, and on GPUs
+    each iteration of a loop costs a synchronisation with the host.
     """
     values = jnp.asarray(values, jnp.float32)
     not_done = 1.0 - jnp.asarray(dones, jnp.float32)
     next_values = jnp.concatenate([values[1:], jnp.asarray(last_value, jnp.float32)[None]], 0)
     deltas = jnp.asarray(rewards, jnp.float32) + gamma * not_done * next_values - values
+    decay = gamma * lam * not_done
 
-    def backward(next_adv, xs):
-        delta, nd = xs
-        adv = delta + gamma * lam * nd * next_adv
-        return adv, adv
+    # Step t is the map x -> delta_t + decay_t * x applied to A_{t+1}. Scanned from the end,
+    # ``later`` is the composition of the maps after t; prepending step t's map gives A_t.
+    def compose(later, step):
+        later_decay, later_adv = later
+        step_decay, step_delta = step
+        return step_decay * later_decay, step_delta + step_decay * later_adv
 
-    _, advantages = jax.lax.scan(backward, jnp.zeros_like(values[0]), (deltas, not_done), reverse=True)
+    _, advantages = jax.lax.associative_scan(compose, (decay, deltas), reverse=True)
     return advantages, advantages + values
 
 

@@ -71,7 +71,7 @@ def evaluation_setup(
     agents = (AgentConfig(role="learner"),) + tuple(AgentConfig(role="scripted", policy=partner) for _ in range(count))
     try:
         env, env_params = make(env_id, n_agents=len(agents))
-        population = Population(agents, config.ppo)
+        population = Population(agents, config.ppo, config.network)
         population.scripted_policies  # validates partner names
     except ValueError as err:
         raise ValueError(f"env/partner: {err}") from None

@@ -1,6 +1,6 @@
 """Training: typed configs and presets, populations, rollouts, the compiled trainer and runs."""
 
-from sociajax.training.config import PRESETS, AgentConfig, EnvConfig, TrainConfig, get_preset
+from sociajax.training.config import PRESETS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, get_preset
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import collect
 from sociajax.training.trainer import RunState, Trainer, make_train
@@ -9,6 +9,7 @@ __all__ = [
     "PRESETS",
     "AgentConfig",
     "EnvConfig",
+    "NetworkConfig",
     "Population",
     "PopulationState",
     "RunState",

@@ -46,6 +46,19 @@ class AgentConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """How the learners' network runs; speed only, the numbers do not change (to float
+    rounding). None takes the backend's default (``sociajax.agents.network``).
+
+    ``chunk``: frames per chunk of the encoder and decoder (0: all at once; CPU default 128,
+    GPU 0). ``lstm_unroll``: LSTM steps per loop iteration (CPU default 1, GPU 8).
+    """
+
+    chunk: Optional[int] = None
+    lstm_unroll: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """Which world; ``None`` keeps the env's default (GoalCycle: 250 steps, penalty -1.5).
     The number of agents is ``len(TrainConfig.agents)``."""
@@ -70,6 +83,7 @@ class TrainConfig:
     env: EnvConfig = EnvConfig()
     agents: tuple[AgentConfig, ...] = (AgentConfig(),)
     ppo: PPOConfig = PPOConfig()
+    network: NetworkConfig = NetworkConfig()
     total_env_steps: int = 1_000_000
     seed: int = 0
     num_seeds: int = 1
@@ -114,6 +128,7 @@ class TrainConfig:
             AgentConfig(**build(AgentConfig, a, f"agents.{i}")) for i, a in enumerate(data.get("agents", ()))
         )
         data["ppo"] = PPOConfig(**build(PPOConfig, data.get("ppo", {}), "ppo"))
+        data["network"] = NetworkConfig(**build(NetworkConfig, data.get("network", {}), "network"))
         return cls(**data)
 
 
@@ -158,6 +173,10 @@ def validate(config: TrainConfig) -> None:
                 raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
         if agent.role == "scripted" and agent.load_from:
             raise ValueError(f"{name}.load_from={agent.load_from!r} is only for learned agents, not role 'scripted'")
+    for field, least in (("chunk", 0), ("lstm_unroll", 1)):
+        value = getattr(config.network, field)
+        if value is not None and (not _is_int(value) or value < least):
+            raise ValueError(f"network.{field} must be None or an integer >= {least}, got {value!r}")
     if not any(a.role == "learner" for a in config.agents):
         raise ValueError(f"agents need at least one role 'learner', got roles {[a.role for a in config.agents]}")
     try:

@@ -25,7 +25,7 @@ from sociajax.agents.network import SocialNet, init_params
 from sociajax.agents.ppo import PPOConfig, make_optimizer, set_learning_rate
 from sociajax.agents.scripted import make_policy
 from sociajax.envs.core import EnvState
-from sociajax.training.config import AgentConfig
+from sociajax.training.config import AgentConfig, NetworkConfig
 
 Carry = tuple
 
@@ -48,6 +48,7 @@ class Population:
 
     agents: tuple[AgentConfig, ...]
     ppo: PPOConfig
+    network_config: NetworkConfig = NetworkConfig()
 
     @property
     def n_agents(self) -> int:
@@ -72,7 +73,8 @@ class Population:
 
     @functools.cached_property
     def network(self) -> SocialNet:
-        return SocialNet(use_aux=True)
+        speed = self.network_config
+        return SocialNet(use_aux=True, chunk=speed.chunk, lstm_unroll=speed.lstm_unroll)
 
     @functools.cached_property
     def optimizer(self):

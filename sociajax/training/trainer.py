@@ -153,7 +153,7 @@ def make_train(config: TrainConfig) -> Trainer:
     """Build (not yet compile) the training program of ``config``; cached per config, so a
     second call — e.g. on ``--resume`` in the same process — reuses the compiled code."""
     env, env_params = make(config.env.env_id, **env_overrides(config))
-    population = Population(config.agents, config.ppo)
+    population = Population(config.agents, config.ppo, config.network)
     steps = rollout_length(config)
     episode_steps = int(env_params.max_steps)
     per_update = config.ppo.num_envs * episode_steps

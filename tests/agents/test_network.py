@@ -287,10 +287,32 @@ def test_aux_error_is_the_per_step_error_of_the_prediction(params) -> None:
         NET.apply({"params": params}, NET.initial_carry(B), obs, starts, None, target, method="unroll")
 
 
-@pytest.mark.parametrize("chunk", [-1, 2.5, True])
-def test_bad_chunk_is_rejected_by_name(params, chunk) -> None:
-    with pytest.raises(ValueError, match="SocialNet.chunk must be None or an int >= 0"):
-        SocialNet(chunk=chunk).apply({"params": params}, random_obs(0), method=SocialNet.encode)
+@pytest.mark.parametrize("unroll", [3, 16])  # 3 does not divide the 7 steps; 16 is more than all
+def test_unrolled_lstm_equals_one_step_per_iteration(params, unroll) -> None:
+    """``SocialNet.lstm_unroll`` (the default on GPU) changes the loop, not the numbers:
+    outputs, carries at every step, and parameter gradients, with an episode start mid-way."""
+    obs = jax.random.randint(jax.random.PRNGKey(5), (7, 3) + OBS_SHAPE, 0, 256).astype(jnp.uint8)
+    starts = jnp.zeros((7, 3), bool).at[0].set(True).at[4, 1].set(True)
+    carry = SocialNet().initial_carry(3)
+
+    def outputs(p, size):
+        out = SocialNet(lstm_unroll=size).apply({"params": p}, carry, obs, starts, method="unroll")
+        return out.carry, out.logits, out.value, out.step_carries
+
+    unrolled, looped = fast_jit(outputs, static_argnums=1)(params, unroll), outputs(params, 1)
+    for a, b in zip(jax.tree.leaves(unrolled), jax.tree.leaves(looped)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    loss = lambda size: jax.grad(lambda p: sum(jnp.sum(jnp.sin(x)) for x in jax.tree.leaves(outputs(p, size))))
+    for a, b in zip(jax.tree.leaves(loss(unroll)(params)), jax.tree.leaves(loss(1)(params))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("field", "value", "least"), [
+    ("chunk", -1, 0), ("chunk", 2.5, 0), ("chunk", True, 0), ("lstm_unroll", 0, 1), ("lstm_unroll", 2.0, 1),
+])
+def test_bad_speed_settings_are_rejected_by_name(params, field, value, least) -> None:
+    with pytest.raises(ValueError, match=f"SocialNet.{field} must be None or an int >= {least}, got {value!r}"):
+        SocialNet(**{field: value}).apply({"params": params}, random_obs(0), method=SocialNet.encode)
 
 
 @pytest.mark.parametrize("transpose", [False, True])

@@ -8,7 +8,7 @@ import pytest
 
 from sociajax.agents.ppo import PPOConfig
 from sociajax.train import parse_args
-from sociajax.training import PRESETS, AgentConfig, EnvConfig, TrainConfig, get_preset
+from sociajax.training import PRESETS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, get_preset
 from sociajax.training.config import rollout_length
 
 from training_kit import NOVICE, ORACLE, tiny
@@ -30,6 +30,9 @@ from training_kit import NOVICE, ORACLE, tiny
         ({"updates_per_chunk": 0}, "updates_per_chunk"),
         ({"seed": -1}, "seed"),
         ({"ppo": PPOConfig(num_envs=2, minibatch_segments=64)}, "minibatch_segments"),
+        ({"network": NetworkConfig(chunk=-1)}, "network.chunk"),
+        ({"network": NetworkConfig(lstm_unroll=0)}, "network.lstm_unroll"),
+        ({"network": NetworkConfig(lstm_unroll=True)}, "network.lstm_unroll"),
     ],
 )
 def test_bad_values_name_the_field(changes, field) -> None:
@@ -52,8 +55,15 @@ def test_presets_are_valid_and_the_paper_ones_use_the_papers_schedule() -> None:
 
 
 def test_config_round_trips_through_json() -> None:
-    config = tiny(agents=(NOVICE, AgentConfig(role="scripted", policy="random", epsilon=0.5)))
+    config = tiny(agents=(NOVICE, AgentConfig(role="scripted", policy="random", epsilon=0.5)),
+                  network=NetworkConfig(lstm_unroll=4))
     assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_a_saved_config_from_before_network_settings_loads_with_defaults() -> None:
+    data = json.loads(tiny().to_json())
+    del data["network"]
+    assert TrainConfig.from_dict(data) == tiny()
 
 
 def test_unknown_fields_in_a_saved_config_are_named() -> None:
@@ -66,9 +76,10 @@ def test_unknown_fields_in_a_saved_config_are_named() -> None:
 def test_cli_flags_override_the_preset() -> None:
     config, resume = parse_args(
         ["--preset", "smoke", "--run-dir", "x", "--num-seeds", "3", "--agents.0.lr", "3e-4",
-         "--ppo.num-minibatches", "3", "--env.penalty", "-0.5", "--resume"]
+         "--ppo.num-minibatches", "3", "--env.penalty", "-0.5", "--network.lstm-unroll", "8", "--resume"]
     )
     assert resume and config.run_dir == "x" and config.num_seeds == 3
+    assert config.network == NetworkConfig(chunk=None, lstm_unroll=8)
     assert config.agents[0].lr == 3e-4 and config.ppo.num_minibatches == 3 and config.env.penalty == -0.5
     assert config.agents[1:] == get_preset("smoke").agents[1:]
 

@@ -17,7 +17,7 @@ import pytest
 from training_kit import NOVICE, ORACLE, tiny
 
 from sociajax.agents.ppo import ppo_update, set_learning_rate
-from sociajax.training import AgentConfig, make_train
+from sociajax.training import AgentConfig, NetworkConfig, make_train
 from sociajax.training.logging import COLUMNS, read_metrics
 from sociajax.training.rollout import collect
 from sociajax.training.run import train
@@ -98,6 +98,15 @@ def test_scanned_chunks_equal_single_update_chunks() -> None:
         np.testing.assert_allclose(
             np.concatenate([m[name] for m in single], 1), scanned[0][name], rtol=1e-5, atol=1e-6
         )
+
+
+def test_network_speed_settings_change_no_numbers() -> None:
+    """``TrainConfig.network`` reaches the learners' network and changes only how it runs."""
+    _, _, plain = _run_chunks(tiny(run_dir="unused-n1"), 1)
+    trainer, _, tuned = _run_chunks(tiny(run_dir="unused-n2", network=NetworkConfig(chunk=8, lstm_unroll=3)), 1)
+    assert (trainer.population.network.chunk, trainer.population.network.lstm_unroll) == (8, 3)
+    for name in ("return", "loss", "aux_loss", "value_loss", "approx_kl_final"):
+        np.testing.assert_allclose(plain[0][name], tuned[0][name], rtol=1e-4, atol=1e-6)
 
 
 def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
