@@ -3,11 +3,14 @@
 They are the experts of fast experiments and the yardstick of what a perfect agent scores.
 Every policy has the same two pure functions, so a population can mix them with learners:
 
-    pstate = policy.init(env_state, agent)
+    pstate = policy.init(env_state, agent)       # at the start of each episode
     action, pstate = policy.act(key, pstate, env_state, agent)
 
-``agent`` is the acting agent's index (a Python int or a traced scalar). Policies that need
-no memory carry an empty state.
+``agent`` is the acting agent's index (a Python int or a traced scalar). ``init`` must be
+called again when an episode starts over (an auto-reset): the walking experts compute their
+shortest-path tables there, once per layout, because walls and goals do not move within an
+episode. That keeps every ``act`` free of loops, which matters on GPUs, where each iteration
+of a loop inside the rollout's step costs a synchronisation with the host.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ NOOP = 6  # "done": does nothing in these worlds
 @struct.dataclass
 class NoMemory:
     """State of policies that need none."""
+
+
+@struct.dataclass
+class PathMemory:
+    """``to_goal`` int32 [G, H, W]: price of the cheapest path from each cell to goal g,
+    walking over the other goals at ``WRONG_GOAL_PRICE`` (see :func:`goal_path_costs`)."""
+
+    to_goal: jax.Array
 
 
 def navigate(dist: jax.Array, pos: jax.Array, direction: jax.Array) -> jax.Array:
@@ -63,10 +74,27 @@ def _goal_mask(state: EnvState, chosen: jax.Array) -> jax.Array:
     return mask.at[state.goal_pos[:, 1], state.goal_pos[:, 0]].max(chosen)
 
 
-def _walk_to(state: EnvState, agent: jax.Array | int, chosen_goals: jax.Array) -> jax.Array:
-    """Shortest-path action toward the nearest chosen goal, avoiding other goals."""
-    targets = _goal_mask(state, chosen_goals)
-    dist = path_costs(_prices(state, targets), targets)
+def goal_path_costs(state: EnvState) -> jax.Array:
+    """int32 [G, H, W]: for each goal g, the price of the cheapest path to it from each cell,
+    the other goals priced ``WRONG_GOAL_PRICE``.
+
+    The price to the nearest goal of any chosen set is the minimum of these over the set,
+    exactly: a cheapest path to a set ends at the first chosen goal it meets, so it crosses no
+    other chosen goal, and its price toward that goal alone is the same; a path toward one goal
+    that crosses another chosen goal costs more than its part up to that goal."""
+    n_goals = state.goal_pos.shape[0]
+
+    def one(goal: jax.Array) -> jax.Array:
+        targets = _goal_mask(state, jnp.arange(n_goals) == goal)
+        return path_costs(_prices(state, targets), targets)
+
+    return jax.vmap(one)(jnp.arange(n_goals))
+
+
+def _walk_to(state: EnvState, agent: jax.Array | int, chosen_goals: jax.Array, to_goal: jax.Array) -> jax.Array:
+    """Shortest-path action toward the nearest chosen goal, avoiding other goals; ``to_goal``
+    from :func:`goal_path_costs` of this episode."""
+    dist = jnp.min(jnp.where(chosen_goals[:, None, None], to_goal, UNREACHABLE), 0)
     return navigate(dist, state.agent_pos[agent], state.agent_dir[agent])
 
 
@@ -83,15 +111,15 @@ class OracleCycler:
     the cycle, detouring around wrong goals, so it never pays a penalty when a detour exists.
     """
 
-    def init(self, state: EnvState, agent: jax.Array | int) -> NoMemory:
-        return NoMemory()
+    def init(self, state: EnvState, agent: jax.Array | int) -> PathMemory:
+        return PathMemory(goal_path_costs(state))
 
-    def act(self, key, pstate, state: EnvState, agent):
+    def act(self, key, pstate: PathMemory, state: EnvState, agent):
         last = state.last_goal[agent]
         n_goals = state.goal_pos.shape[0]
         goal_ids = jnp.arange(n_goals)
         chosen = jnp.where(last < 0, ~_standing_on(state, agent), goal_ids == (last + 1) % n_goals)
-        return _walk_to(state, agent, chosen), pstate
+        return _walk_to(state, agent, chosen, pstate.to_goal), pstate
 
 
 @struct.dataclass
@@ -101,12 +129,14 @@ class ExplorerMemory:
     successor int32 [G]: known next goal of each goal (-1 unknown).
     ruled_out bool [G, G]: ``ruled_out[g, c]`` means c is known not to follow g.
     prev_pos int32 [2], prev_last int32: the agent's position and progress at its last action.
+    to_goal int32 [G, H, W]: this episode's path prices (:func:`goal_path_costs`).
     """
 
     successor: jax.Array
     ruled_out: jax.Array
     prev_pos: jax.Array
     prev_last: jax.Array
+    to_goal: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +146,7 @@ class ExplorerCycler:
     After the first goal it tries the nearest goal that could still be next (never one known
     wrong, never one already following another goal, never one that would close a cycle too
     short to hold every goal); a reward confirms it, a penalty rules it out. Knowledge resets
-    with each episode.
+    with each episode (``init``).
     """
 
     def init(self, state: EnvState, agent) -> ExplorerMemory:
@@ -126,10 +156,10 @@ class ExplorerCycler:
             ruled_out=jnp.zeros((n_goals, n_goals), bool),
             prev_pos=state.agent_pos[agent],
             prev_last=state.last_goal[agent],
+            to_goal=goal_path_costs(state),
         )
 
     def _learn(self, memory: ExplorerMemory, state: EnvState, agent) -> ExplorerMemory:
-        fresh = self.init(state, agent)
         n_goals = state.goal_pos.shape[0]
         on_goal = _standing_on(state, agent)
         arrived = jnp.any(on_goal) & jnp.any(state.agent_pos[agent] != memory.prev_pos)
@@ -141,9 +171,7 @@ class ExplorerCycler:
         row = jnp.clip(memory.prev_last, 0, n_goals - 1)
         successor = jnp.where(confirmed, memory.successor.at[row].set(goal), memory.successor)
         ruled_out = jnp.where(refuted, memory.ruled_out.at[row, goal].set(True), memory.ruled_out)
-        learnt = memory.replace(successor=successor, ruled_out=ruled_out)
-        # A new episode (time 0) forgets everything: the order is redrawn.
-        return jax.tree.map(lambda a, b: jnp.where(state.time == 0, a, b), fresh, learnt)
+        return memory.replace(successor=successor, ruled_out=ruled_out)
 
     def act(self, key, pstate: ExplorerMemory, state: EnvState, agent):
         memory = self._learn(pstate, state, agent)
@@ -166,19 +194,19 @@ class ExplorerCycler:
         chosen = jnp.where(known >= 0, goal_ids == known, candidate)
         chosen = jnp.where(last < 0, ~_standing_on(state, agent), chosen)
         memory = memory.replace(prev_pos=state.agent_pos[agent], prev_last=last)
-        return _walk_to(state, agent, chosen), memory
+        return _walk_to(state, agent, chosen, memory.to_goal), memory
 
 
 @dataclasses.dataclass(frozen=True)
 class GoalSeeker:
     """Four Rooms / Maze expert: shortest path to the goal, then stays (no-op) once done."""
 
-    def init(self, state: EnvState, agent) -> NoMemory:
-        return NoMemory()
+    def init(self, state: EnvState, agent) -> PathMemory:
+        return PathMemory(goal_path_costs(state))
 
-    def act(self, key, pstate, state: EnvState, agent):
+    def act(self, key, pstate: PathMemory, state: EnvState, agent):
         chosen = jnp.ones(state.goal_pos.shape[0], bool)
-        action = _walk_to(state, agent, chosen)
+        action = _walk_to(state, agent, chosen, pstate.to_goal)
         return jnp.where(state.agent_done[agent], NOOP, action), pstate
 
 

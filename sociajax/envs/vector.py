@@ -16,6 +16,12 @@ import jax.numpy as jnp
 from sociajax.envs.core import EnvParams, EnvState, MultiAgentGridEnv
 
 
+def where_envs(mask: jax.Array, new, old):
+    """Pytree of ``new`` where ``mask`` [N] is True, else ``old`` (leaves with a leading env axis)."""
+    pick = lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+    return jax.tree.map(pick, new, old)
+
+
 class VecEnv:
     """``num_envs`` copies of ``env`` with batched reset/step (same API, leading env axis).
 
@@ -59,8 +65,7 @@ class VecEnv:
             fresh = jax.vmap(self.env.reset_state, in_axes=(0, None))(
                 jax.random.split(key, self.num_envs), params
             )
-            pick = lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (new.ndim - 1)), new, old)
-            return jax.tree.map(pick, fresh, state)
+            return where_envs(done, fresh, state)
 
         state = jax.lax.cond(jnp.any(done), with_resets, lambda state: state, next_state)
         obs = jax.vmap(self.env.get_obs, in_axes=(0, None))(state, params)

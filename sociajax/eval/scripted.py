@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import jax
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sociajax.envs.core import EnvParams, EnvState, MultiAgentGridEnv
-from sociajax.envs.vector import VecEnv
+from sociajax.envs.vector import VecEnv, where_envs
 
 
 def _act_all(policies: Sequence[Any], key: jax.Array, memories: list, state: EnvState):
@@ -46,7 +47,12 @@ def scripted_returns(
     def run(key: jax.Array) -> jax.Array:
         key_reset, key_run = jax.random.split(key)
         _, state = venv.reset(key_reset, params)
-        memories = [jax.vmap(policy.init, in_axes=(0, None))(state, i) for i, policy in enumerate(policies)]
+        init_all = lambda state: [jax.vmap(policy.init, in_axes=(0, None))(state, i) for i, policy in enumerate(policies)]
+        memories = init_all(state)
+
+        def restart_where(done: jax.Array, state: EnvState, memories: list) -> list:
+            """Policies start over in the envs that were just reset (a new layout)."""
+            return where_envs(done, init_all(state), memories)
 
         def body(carry, key):
             state, memories, total = carry
@@ -54,7 +60,11 @@ def scripted_returns(
             actions, memories = jax.vmap(lambda k, m, s: _act_all(policies, k, m, s))(
                 jax.random.split(key_act, num_envs), memories, state
             )
-            _, state, reward, _, _ = venv.step(key_step, state, actions, params)
+            _, state, reward, done, _ = venv.step(key_step, state, actions, params)
+            # Only steps where some episode ended pay for fresh memories.
+            memories = jax.lax.cond(
+                jnp.any(done), functools.partial(restart_where, done, state), lambda m: m, memories
+            )
             return (state, memories, total + reward), None
 
         total = jnp.zeros((num_envs, env.n_agents), jnp.float32)

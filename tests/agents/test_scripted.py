@@ -9,9 +9,19 @@ import pytest
 
 import sociajax
 from sociajax.agents import make_policy
-from sociajax.agents.scripted import ExplorerCycler, OracleCycler, navigate
+from sociajax.agents.scripted import (
+    WRONG_GOAL_PRICE,
+    ExplorerCycler,
+    OracleCycler,
+    _goal_mask,
+    _prices,
+    goal_path_costs,
+    navigate,
+)
+from sociajax.envs import tiles
 from sociajax.envs.core import FORWARD, LEFT, RIGHT
-from sociajax.eval import record_episode, scripted_returns
+from sociajax.envs.grid_ops import UNREACHABLE, path_costs
+from sociajax.eval import scripted_returns
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +100,32 @@ def test_explorer_learns_the_order_then_stops_paying_penalties(digits: str) -> N
     penalties = np.flatnonzero(rewards < 0)
     assert len(penalties) <= 3
     assert (rewards[100:] >= 0).all() and rewards[100:].sum() >= 8
+
+
+@pytest.mark.parametrize("env_id, options", [("GoalCycle-5", {}), ("GoalCycle-3", {"height": 9, "width": 9})])
+def test_per_goal_tables_give_the_shortest_path_prices_to_any_goal_set(env_id, options) -> None:
+    """Experts price a path to a set of goals from per-goal tables made once per episode
+    (the minimum over the set); that must equal a fresh search toward the whole set, on every
+    cell, for every non-empty set of goals, layouts with goals in corridors included."""
+    env, params = sociajax.make(env_id, n_agents=1, **options)
+    states = jax.vmap(env.reset_state, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(7), 48), params)
+    n_goals = states.goal_pos.shape[1]
+    subsets = jnp.asarray([[(m >> g) & 1 for g in range(n_goals)] for m in range(1, 2**n_goals)], bool)
+
+    def direct(state, chosen):
+        targets = _goal_mask(state, chosen)
+        return path_costs(_prices(state, targets), targets)
+
+    def tabled(state, chosen):
+        return jnp.min(jnp.where(chosen[:, None, None], goal_path_costs(state), UNREACHABLE), 0)
+
+    over_sets = lambda f: jax.jit(jax.vmap(lambda s: jax.vmap(lambda c: f(s, c))(subsets)))
+    want, got = over_sets(direct)(states), over_sets(tabled)(states)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    # From some floor cells every way to the set crosses a goal outside it: the case that matters.
+    floor = np.asarray(states.grid == tiles.FLOOR)[:, None]
+    crossing = floor & (np.asarray(want) >= WRONG_GOAL_PRICE) & (np.asarray(want) < UNREACHABLE)
+    assert crossing.any()
 
 
 def test_navigate_prefers_straight_then_turns_toward_lower_cost() -> None:
