@@ -2,6 +2,7 @@
 
     python -m benchmarks.train_throughput [--num-envs 32 64 128] [--schedule paper|small]
                                           [--learners 2] [--num-seeds 1 8] [--updates 2]
+                                          [--lstm-unroll default 1 8] [--minibatch-loop auto]
                                           [--out benchmarks/results]
 
 Each point builds the trainer of GoalCycle-3 with ``--learners`` learners (aux loss on; 2 by
@@ -15,24 +16,28 @@ steps, ``num_envs`` per update and seed, summed over the vmapped seeds), the mod
 env step costs (counted from XLA's cost analysis of one network forward without and with the
 decoder, times the samples each phase processes; a backward pass counted as 2 forwards), the
 achieved FLOP/s, and the utilisation against this machine's measured float32 matmul peak.
+``--lstm-unroll`` and ``--minibatch-loop`` list speed settings to compare (``default``: the
+backend's choice, see ``NetworkConfig`` and ``PPOConfig.minibatch_loop``); every combination
+is one more point.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 
 from benchmarks.env_throughput import machine_info
-from sociajax.agents.network import OBS_SHAPE, SocialNet, init_params
-from sociajax.agents.ppo import PPOConfig
-from sociajax.training import AgentConfig, EnvConfig, TrainConfig, make_train
+from sociajax.agents.network import OBS_SHAPE, SocialNet, default_lstm_unroll, init_params
+from sociajax.agents.ppo import MINIBATCH_LOOPS, PPOConfig
+from sociajax.training import AgentConfig, EnvConfig, NetworkConfig, TrainConfig, make_train
 
 SCHEDULES = {
     "paper": {},
@@ -93,13 +98,21 @@ def model_flops_per_update(config: TrainConfig, rollout_steps: int, fwd: dict[st
 
 
 def bench_point(
-    num_envs: int, schedule: str, updates: int, num_seeds: int, learners: int, fwd: dict[str, float]
+    num_envs: int,
+    schedule: str,
+    updates: int,
+    num_seeds: int,
+    learners: int,
+    fwd: dict[str, float],
+    lstm_unroll: Optional[int] = None,
+    minibatch_loop: str = "auto",
 ) -> dict[str, Any]:
     oracle = AgentConfig(role="scripted", policy="oracle")
     config = TrainConfig(
         env=EnvConfig("GoalCycle-3"),
         agents=(AgentConfig(),) * learners + (oracle,) * (3 - learners),
-        ppo=PPOConfig(num_envs=num_envs, **SCHEDULES[schedule]),
+        ppo=PPOConfig(num_envs=num_envs, minibatch_loop=minibatch_loop, **SCHEDULES[schedule]),
+        network=NetworkConfig(lstm_unroll=lstm_unroll),
         total_env_steps=num_envs * 250 * (updates + 1),
         num_seeds=num_seeds,
         updates_per_chunk=1,
@@ -126,13 +139,20 @@ def bench_point(
         "learners": learners,
         "schedule": schedule,
         "ppo": dataclasses.asdict(config.ppo),
+        "lstm_unroll": default_lstm_unroll() if lstm_unroll is None else lstm_unroll,
+        "minibatch_groups_scanned": config.ppo.scans_minibatches(),
         "compile_s": round(compile_s, 2),
         "update_s": round(seconds, 3),
         "env_steps_per_update": env_steps,
         "env_steps_per_s": round(env_steps / seconds, 1),
+        "env_steps_per_s_per_seed": round(env_steps / seconds / num_seeds, 1),
         "model_flops_per_env_step": round(flops / env_steps),
         "achieved_flops_per_s": flops / seconds,
     }
+
+
+def _unroll(text: str) -> Optional[int]:
+    return None if text == "default" else int(text)
 
 
 def main() -> None:
@@ -142,6 +162,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=2)
     parser.add_argument("--num-seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=2)
+    parser.add_argument("--lstm-unroll", type=_unroll, nargs="+", default=[None],
+                        help="LSTM steps per loop iteration to compare ('default': the backend's)")
+    parser.add_argument("--minibatch-loop", choices=MINIBATCH_LOOPS, nargs="+", default=["auto"])
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
@@ -162,18 +185,19 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = f"train_throughput_{info['platform']}_{info['date']}{'_' + args.tag if args.tag else ''}.json"
-    for num_seeds in args.num_seeds:
-        for num_envs in args.num_envs:
-            point = bench_point(num_envs, args.schedule, args.updates, num_seeds, args.learners, fwd)
-            point["utilization"] = round(point["achieved_flops_per_s"] / peak, 4)
-            record["points"].append(point)
-            print(f"seeds {num_seeds:3d} num_envs {num_envs:5d}: {point['env_steps_per_s']:>10,.0f} env-steps/s, "
-                  f"update {point['update_s']:.2f} s, compile {point['compile_s']:.0f} s, "
-                  f"{point['model_flops_per_env_step'] / 1e6:.1f} MFLOP/env-step, "
-                  f"{point['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {point['utilization']:.1%} of peak",
-                  flush=True)
-            # written after every point, so a run cut short keeps what it measured
-            (out / name).write_text(json.dumps(record, indent=2))
+    settings = itertools.product(args.num_seeds, args.num_envs, args.lstm_unroll, args.minibatch_loop)
+    for num_seeds, num_envs, unroll, loop in settings:
+        point = bench_point(num_envs, args.schedule, args.updates, num_seeds, args.learners, fwd, unroll, loop)
+        point["utilization"] = round(point["achieved_flops_per_s"] / peak, 4)
+        record["points"].append(point)
+        print(f"seeds {num_seeds:3d} num_envs {num_envs:5d} lstm_unroll {point['lstm_unroll']} "
+              f"minibatch_loop {loop}: {point['env_steps_per_s']:>10,.0f} env-steps/s, "
+              f"update {point['update_s']:.2f} s, compile {point['compile_s']:.0f} s, "
+              f"{point['model_flops_per_env_step'] / 1e6:.1f} MFLOP/env-step, "
+              f"{point['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {point['utilization']:.1%} of peak",
+              flush=True)
+        # written after every point, so a run cut short keeps what it measured
+        (out / name).write_text(json.dumps(record, indent=2))
     print(f"wrote {out / name}")
 
 
