@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Sequence
 
 import jax
@@ -47,12 +46,11 @@ def scripted_returns(
     def run(key: jax.Array) -> jax.Array:
         key_reset, key_run = jax.random.split(key)
         _, state = venv.reset(key_reset, params)
-        init_all = lambda state: [jax.vmap(policy.init, in_axes=(0, None))(state, i) for i, policy in enumerate(policies)]
-        memories = init_all(state)
 
-        def restart_where(done: jax.Array, state: EnvState, memories: list) -> list:
-            """Policies start over in the envs that were just reset (a new layout)."""
-            return where_envs(done, init_all(state), memories)
+        def init_all(state: EnvState) -> list:
+            return [jax.vmap(policy.init, in_axes=(0, None))(state, i) for i, policy in enumerate(policies)]
+
+        memories = init_all(state)
 
         def body(carry, key):
             state, memories, total = carry
@@ -61,10 +59,10 @@ def scripted_returns(
                 jax.random.split(key_act, num_envs), memories, state
             )
             _, state, reward, done, _ = venv.step(key_step, state, actions, params)
-            # Only steps where some episode ended pay for fresh memories.
-            memories = jax.lax.cond(
-                jnp.any(done), functools.partial(restart_where, done, state), lambda m: m, memories
-            )
+            # Policies start over where an env was reset (a new layout); only steps where some
+            # episode ended pay for that.
+            restart = lambda memories: where_envs(done, init_all(state), memories)
+            memories = jax.lax.cond(jnp.any(done), restart, lambda memories: memories, memories)
             return (state, memories, total + reward), None
 
         total = jnp.zeros((num_envs, env.n_agents), jnp.float32)

@@ -128,6 +128,17 @@ def test_per_goal_tables_give_the_shortest_path_prices_to_any_goal_set(env_id, o
     assert crossing.any()
 
 
+def test_experts_start_over_with_each_auto_reset_episode() -> None:
+    """``scripted_returns`` past one episode re-inits policies where envs reset: experts walk
+    the new layout as well as the first (stale path tables would send them to old goals)."""
+    env, params = sociajax.make("GoalCycle-3", n_agents=2, penalty=0.0)
+    policies = [make_policy("oracle"), make_policy("explorer")]
+    first = np.asarray(scripted_returns(env, params, policies, jax.random.PRNGKey(3), num_envs=16))
+    three = np.asarray(scripted_returns(env, params, policies, jax.random.PRNGKey(3), num_envs=16,
+                                        num_steps=3 * int(params.max_steps)))
+    assert (three.mean(0) > 2.7 * first.mean(0)).all(), (three.mean(0), first.mean(0))
+
+
 def test_navigate_prefers_straight_then_turns_toward_lower_cost() -> None:
     dist = jnp.array(
         [
