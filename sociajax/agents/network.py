@@ -255,6 +255,18 @@ def default_lstm_unroll() -> int:
     return 1 if jax.default_backend() == "cpu" else 8
 
 
+_LEAST = {"chunk": 0, "lstm_unroll": 1}
+
+
+def check_speed_settings(owner: str, **settings: Optional[int]) -> None:
+    """Raise a ValueError naming ``owner.field`` unless each of ``chunk`` (>= 0) and
+    ``lstm_unroll`` (>= 1) given is None or an int in range."""
+    for field, value in settings.items():
+        least = _LEAST[field]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ValueError(f"{owner}.{field} must be None or an int >= {least}, got {value!r}")
+
+
 def _flatten_lead(x: jax.Array, tail: int) -> tuple[jax.Array, tuple[int, ...]]:
     """Merge all but the last ``tail`` axes (convs want exactly one batch axis)."""
     lead = x.shape[: x.ndim - tail]
@@ -282,10 +294,7 @@ class SocialNet(nn.Module):
     lstm_unroll: Optional[int] = None
 
     def setup(self) -> None:
-        for field, least in (("chunk", 0), ("lstm_unroll", 1)):
-            value = getattr(self, field)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise ValueError(f"SocialNet.{field} must be None or an int >= {least}, got {value!r}")
+        check_speed_settings("SocialNet", chunk=self.chunk, lstm_unroll=self.lstm_unroll)
         self.conv1 = Conv3x3(32, stride=3)
         self.conv2 = Conv3x3(64)
         self.conv3 = Conv3x3(64)

@@ -15,6 +15,7 @@ import math
 import numbers
 from typing import Any, Literal, Optional
 
+from sociajax.agents.network import check_speed_settings
 from sociajax.agents.ppo import PPOConfig
 from sociajax.agents.scripted import POLICIES
 
@@ -173,10 +174,7 @@ def validate(config: TrainConfig) -> None:
                 raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
         if agent.role == "scripted" and agent.load_from:
             raise ValueError(f"{name}.load_from={agent.load_from!r} is only for learned agents, not role 'scripted'")
-    for field, least in (("chunk", 0), ("lstm_unroll", 1)):
-        value = getattr(config.network, field)
-        if value is not None and (not _is_int(value) or value < least):
-            raise ValueError(f"network.{field} must be None or an integer >= {least}, got {value!r}")
+    check_speed_settings("network", **dataclasses.asdict(config.network))
     if not any(a.role == "learner" for a in config.agents):
         raise ValueError(f"agents need at least one role 'learner', got roles {[a.role for a in config.agents]}")
     try:
