@@ -98,19 +98,15 @@ def update_loops(learners: int, lstm_unroll: int, num_envs: int = 8) -> LoopCoun
     scripted oracles in the other seats, at the GPU's network settings."""
     import jax
 
+    from benchmarks.train_throughput import benchmark_config
     from sociajax.agents.ppo import PPOConfig
-    from sociajax.training import AgentConfig, EnvConfig, NetworkConfig, TrainConfig, make_train
+    from sociajax.training import NetworkConfig, make_train
 
-    oracle = AgentConfig(role="scripted", policy="oracle")
-    config = TrainConfig(
-        env=EnvConfig("GoalCycle-3"),
-        agents=(AgentConfig(),) * learners + (oracle,) * (3 - learners),
-        ppo=PPOConfig(num_envs=num_envs, minibatch_segments=num_envs * 16 // 2),
-        network=NetworkConfig(chunk=0, lstm_unroll=lstm_unroll),
+    config = benchmark_config(
+        learners,
+        PPOConfig(num_envs=num_envs, minibatch_segments=num_envs * 16 // 2),
+        NetworkConfig(chunk=0, lstm_unroll=lstm_unroll),
         total_env_steps=num_envs * 250,
-        updates_per_chunk=1,
-        run_dir="unused",
-        progress=False,
     )
     previous = jax.config.jax_default_prng_impl
     jax.config.update("jax_default_prng_impl", "unsafe_rbg")

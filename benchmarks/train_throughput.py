@@ -97,6 +97,22 @@ def model_flops_per_update(config: TrainConfig, rollout_steps: int, fwd: dict[st
     return acting + recompute + minibatch
 
 
+def benchmark_config(learners: int, ppo: PPOConfig, network: NetworkConfig, **fields: Any) -> TrainConfig:
+    """GoalCycle-3 with ``learners`` learners (aux loss) and scripted oracles in the other
+    seats, one update per compiled call; ``fields`` set further TrainConfig fields."""
+    oracle = AgentConfig(role="scripted", policy="oracle")
+    return TrainConfig(
+        env=EnvConfig("GoalCycle-3"),
+        agents=(AgentConfig(),) * learners + (oracle,) * (3 - learners),
+        ppo=ppo,
+        network=network,
+        updates_per_chunk=1,
+        run_dir="unused",
+        progress=False,
+        **fields,
+    )
+
+
 def bench_point(
     num_envs: int,
     schedule: str,
@@ -107,17 +123,12 @@ def bench_point(
     lstm_unroll: Optional[int] = None,
     minibatch_loop: str = "auto",
 ) -> dict[str, Any]:
-    oracle = AgentConfig(role="scripted", policy="oracle")
-    config = TrainConfig(
-        env=EnvConfig("GoalCycle-3"),
-        agents=(AgentConfig(),) * learners + (oracle,) * (3 - learners),
-        ppo=PPOConfig(num_envs=num_envs, minibatch_loop=minibatch_loop, **SCHEDULES[schedule]),
-        network=NetworkConfig(lstm_unroll=lstm_unroll),
+    config = benchmark_config(
+        learners,
+        PPOConfig(num_envs=num_envs, minibatch_loop=minibatch_loop, **SCHEDULES[schedule]),
+        NetworkConfig(lstm_unroll=lstm_unroll),
         total_env_steps=num_envs * 250 * (updates + 1),
         num_seeds=num_seeds,
-        updates_per_chunk=1,
-        run_dir="unused",
-        progress=False,
     )
     trainer = make_train(config)
     state = trainer.place(trainer.init(trainer.seed_keys()))
