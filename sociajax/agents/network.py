@@ -299,7 +299,8 @@ class SocialNet(nn.Module):
         self.conv2 = Conv3x3(64)
         self.conv3 = Conv3x3(64)
         self.embed = nn.Dense(self.hidden_size)
-        self.core = ResetLSTM(self.hidden_size, default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll)
+        unroll = default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll
+        self.core = ResetLSTM(self.hidden_size, unroll)
         self.value1 = nn.Dense(64)
         self.value2 = nn.Dense(64)
         self.value_out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))

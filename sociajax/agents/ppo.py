@@ -114,20 +114,21 @@ class PPOConfig:
     integer, bool and string fields (which set shapes and code paths) are static. So it works
     both as a static argument (``jit(..., static_argnames="config")`` or
     ``functools.partial``) and as a traced one, where changing a coefficient or KL limit
-    needs no recompile and per-agent values can be stacked and vmapped. Construction validates (ValueError naming the field);
-    tree operations rebuild instances without validating (they may hold tracers or axis specs).
+    needs no recompile and per-agent values can be stacked and vmapped. Construction
+    validates (ValueError naming the field); tree operations rebuild instances without
+    validating (they may hold tracers or axis specs).
 
     ``lr`` is only the *initial* learning rate put in the optimizer state; the update reads
     the rate from that state, so per-agent rates are data (see :func:`set_learning_rate`).
 
     ``minibatch_loop`` changes speed and compile time only (the same computation; results
-    agree to float rounding): the minibatches come in groups (a recompute, then ``recompute_every`` gradient steps in
-    straight-line code). "unroll" writes every group out; "scan" runs the whole groups in a
-    ``lax.scan``; "auto" unrolls up to 4 groups and scans more. Measured on 2 CPU cores (3
-    agents, 2 learners): the paper's schedule (10 groups) compiles in 9 s instead of 64 s and
-    updates in 36-37 s instead of 42-53 s, as an unrolled update keeps every minibatch's
-    buffers (6.7 GB at 20 minibatches against 0.9 GB); the social-scripted schedule (4
-    groups) updates about 15% faster unrolled.
+    agree to float rounding): the minibatches come in groups (a recompute, then
+    ``recompute_every`` gradient steps in straight-line code). "unroll" writes every group
+    out; "scan" runs the whole groups in a ``lax.scan``; "auto" unrolls up to 4 groups and
+    scans more. Measured on 2 CPU cores (3 agents, 2 learners): the paper's schedule (10
+    groups) compiles in 9 s instead of 64 s and updates in 36-37 s instead of 42-53 s, as an
+    unrolled update keeps every minibatch's buffers (6.7 GB at 20 minibatches against
+    0.9 GB); the social-scripted schedule (4 groups) updates about 15% faster unrolled.
     """
 
     gamma: float = 0.993
