@@ -1,7 +1,8 @@
 """``python -m sociajax.evaluate --run-dir DIR [--env FourRooms] [--episodes N] [--gif PATH]``
 
-Loads a run folder's last checkpoint, plays ``episodes`` fresh episodes per seed, prints
-each agent's mean return with a 95% confidence interval, writes them to
+Loads a run folder's last checkpoint, plays ``episodes`` fresh episodes per seed (and per
+condition, for a grid), prints each condition's agents' mean returns with 95% confidence
+intervals, writes them to
 ``DIR/eval/<env>.json`` and one recorded episode (seed 0) to a GIF. With ``--env`` another
 world, the run's first learner is tested zero-shot beside that world's scripted experts
 (``--partner none`` for solo); ``--agent``, ``--partner`` or ``--num-partners`` in the
@@ -48,21 +49,26 @@ def evaluate(args: EvalArgs) -> dict:
     setup, env, env_params, params = evaluation_setup(run, args.env, args.agent, args.partner, args.num_partners)
     key_returns, key_gif = jax.random.split(jax.random.PRNGKey(args.seed))
     returns = episode_returns(setup, env, env_params, params, args.episodes, key_returns, args.greedy)
+    from sociajax.training.trainer import make_train
+
+    conditions = make_train(run.config).run_conditions()
     report = {
         "run_dir": str(args.run_dir),
         "env": setup.env_id,
         "updates": run.meta["update"],
         "env_steps": run.meta["env_steps"],
         "episodes_per_seed": args.episodes,
-        "num_seeds": int(returns.shape[0]),
+        "num_seeds": run.config.num_seeds,
+        "conditions": list(dict.fromkeys(conditions)),
         "greedy": args.greedy,
-        "agents": summarize(returns, setup.roles),
+        "agents": summarize(returns, setup.roles, conditions),
     }
     out_dir = Path(args.run_dir) / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     if not args.no_gif:
         first_seed = jax.tree.map(lambda x: x[0], params)
-        episode = record_episode_frames(setup, env, env_params, first_seed, key_gif, args.greedy)
+        first_params = jax.tree.map(lambda x: x[0], env_params)
+        episode = record_episode_frames(setup, env, first_params, first_seed, key_gif, args.greedy)
         gif = args.gif or str(out_dir / f"{setup.env_id}.gif")
         report["gif"] = save_gif(gif, frames_with_views(episode["frames"], episode["views"]))
         report["gif_episode_return"] = np.asarray(episode["rewards"]).sum(0).tolist()
@@ -82,7 +88,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{report['env']}: {report['episodes_per_seed']} episodes x {report['num_seeds']} seed(s), "
           f"after {report['updates']} updates")
     for row in report["agents"]:
-        print(f"  agent {row['agent']} {row['role']:<24} return {row['mean_return']:+7.3f} "
+        label = "" if row["condition"] == "base" else f"[{row['condition']}] "
+        print(f"  {label}agent {row['agent']} {row['role']:<24} return {row['mean_return']:+7.3f} "
               f"± {row['ci95']:.3f} (95% CI over {row['ci_over']}); positive in {row['positive_share']:.0%}")
     if "gif" in report:
         print(f"GIF: {report['gif']}")

@@ -1,5 +1,5 @@
 """``python -m sociajax.train --preset NAME [--run-dir DIR] [--seed S] [--num-seeds K]
-[--total-env-steps N] [--resume] [--any.config.field VALUE]``
+[--total-env-steps N] [--grid FIELD=V1,V2 ...] [--resume] [--any.config.field VALUE]``
 
 The preset gives the whole :class:`~sociajax.training.config.TrainConfig`; every field can
 then be overridden by a flag generated from the dataclasses (``--help`` lists them with
@@ -27,6 +27,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     pre.add_argument("--preset", default="social-scripted")
     pre.add_argument("--resume", action="store_true")
     pre.add_argument("--run-dir", "--run_dir", default=None)
+    pre.add_argument("--grid", action="append", default=[])
     known, rest = pre.parse_known_args(argv)
     if known.run_dir is not None:
         rest += ["--run-dir", known.run_dir]
@@ -46,8 +47,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
         "--preset NAME picks the defaults below; --resume continues the run folder from its "
         "config.json and last checkpoint."
     )
+    description += (
+        " --grid FIELD=V1,V2 (repeatable) trains the product of the grids over data fields, every "
+        "condition and seed in one compiled program (values holding commas, such as schedules, "
+        "are separated by |)."
+    )
     try:
         config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog="python -m sociajax.train")
+        if known.grid:
+            from sociajax.training.conditions import grid_conditions
+
+            if config.conditions and not known.resume:
+                raise ValueError("use either --grid or --conditions, not both")
+            grid = grid_conditions(known.grid)
+            if known.resume and config.conditions and grid != config.conditions:
+                raise ValueError(f"--resume: --grid gives conditions {grid}, the run has {config.conditions}")
+            config = dataclasses.replace(config, conditions=grid)
     except ValueError as err:  # validation of the combined config
         raise SystemExit(f"error: {err}") from None
     return config, known.resume
@@ -64,13 +79,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     status = "interrupted (checkpoint saved; continue with --resume)" if result.interrupted else "done"
     per_seed = ", ".join(f"{s:,}" for s in result.env_steps)
-    print(
-        f"{status}: {result.updates} updates, env steps per seed [{per_seed}], "
-        f"{result.wall_s:.0f} s wall ({result.compile_s:.0f} s compiling)\n"
-        f"final returns by agent: "
-        + ", ".join(f"{i} ({a.role}) {r:+.3f}" for i, (a, r) in enumerate(zip(config.agents, result.final_return)))
-        + f"\nrun folder: {result.run_dir} (metrics.csv, learning_curve.png, checkpoints/)"
-    )
+    lines = [
+        f"{status}: {result.updates} updates, env steps per run [{per_seed}], "
+        f"{result.wall_s:.0f} s wall ({result.compile_s:.0f} s compiling)"
+    ]
+    for name, returns in result.final_return.items():
+        label = "final returns by agent" if name == "base" else f"final returns by agent, {name}"
+        lines.append(
+            f"{label}: " + ", ".join(f"{i} ({a.role}) {r:+.3f}" for i, (a, r) in enumerate(zip(config.agents, returns)))
+        )
+    lines.append(f"run folder: {result.run_dir} (metrics.csv, learning_curve.png, checkpoints/)")
+    print("\n".join(lines))
     return 0
 
 

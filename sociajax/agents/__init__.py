@@ -1,7 +1,8 @@
 """Policies: scripted experts and distractors, the CNN-LSTM learner network and PPO."""
 
-from sociajax.agents.network import SocialNet, init_params, param_count
+from sociajax.agents.network import SocialNet, action_distribution, init_params, param_count
 from sociajax.agents.ppo import (
+    LearnerData,
     Minibatch,
     PPOConfig,
     Rollout,
@@ -11,7 +12,6 @@ from sociajax.agents.ppo import (
     minibatch_update,
     ppo_loss,
     ppo_update,
-    set_learning_rate,
 )
 from sociajax.agents.scripted import (
     ExplorerCycler,
@@ -26,6 +26,7 @@ __all__ = [
     "ExplorerCycler",
     "GoalSeeker",
     "Imperfect",
+    "LearnerData",
     "Minibatch",
     "OracleCycler",
     "PPOConfig",
@@ -40,6 +41,6 @@ __all__ = [
     "minibatch_update",
     "param_count",
     "ppo_loss",
+    "action_distribution",
     "ppo_update",
-    "set_learning_rate",
 ]

@@ -10,13 +10,16 @@ Architecture (paper, Appendix 7.7; shapes for one 21x21x3 egocentric view)::
     LSTM 192 (carry reset to zeros where an episode starts)
     value head:  Dense 64 tanh, Dense 64 tanh, Dense 1
     policy head: Dense 64 tanh, Dense 64 tanh, Dense 7 (logits)
-    aux decoder: concat(LSTM output 192, one-hot action 7) -> Dense 576 -> [3, 3, 64]
+    aux decoder: concat(LSTM output 192, one-hot action 7) -> Dense 576, tanh -> [3, 3, 64]
                  ConvT 64->64 3x3 VALID -> [5, 5, 64]  leaky ReLU
                  ConvT 64->32 3x3 VALID -> [7, 7, 32]  leaky ReLU
                  ConvT 32->3 3x3 stride 3 VALID -> [21, 21, 3]  (no output activation)
 
-The decoder predicts the *next* observation scaled to [0, 1] (target ``next_obs / 255``)
-under a mean-absolute-error loss. Its last layer is linear, on purpose: with an L1 loss a
+The decoder's first layer is a Dense with tanh, like every non-convolutional layer in the
+paper (7.7); without it, it and the first transposed convolution would collapse into one
+linear map. The decoder predicts an observation scaled to [0, 1] (the next one for the
+paper's PRED loss, the current one for REC; see ``agents.ppo``) under a mean-absolute-error
+loss. Its last layer is linear, on purpose: with an L1 loss a
 sigmoid output has gradient ``sign(err) * sigmoid'(z)``, which vanishes when the sigmoid
 saturates on the wrong side, so a saturated pixel can stay wrong for good; a linear output
 gets a constant-size gradient and L1 drives it to the (conditional) median exactly, including
@@ -178,7 +181,7 @@ def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
 def _decoder(layers: Sequence[Any], z: jax.Array) -> jax.Array:
     """float32 [N, H + A] -> float32 [N, 21, 21, 3] through ``layers`` = (aux_fc, deconv1,
     deconv2, deconv3)."""
-    z = layers[0](z).reshape(z.shape[0], 3, 3, 64)
+    z = jnp.tanh(layers[0](z)).reshape(z.shape[0], 3, 3, 64)
     z = nn.leaky_relu(layers[1](z))
     z = nn.leaky_relu(layers[2](z))
     return layers[3](z)
@@ -421,6 +424,14 @@ class SocialNet(nn.Module):
         out = self.unroll(carry, obs[None], jnp.asarray(starts)[None], act)
         aux = None if out.aux_pred is None else out.aux_pred[0]
         return out.carry, out.logits[0], out.value[0], aux
+
+
+def action_distribution(logits: jax.Array) -> "distrax.Categorical":
+    """The action distribution of logits [..., num_actions]: the one implementation of
+    sampling, log-probabilities and entropy that acting, PPO and behaviour cloning share."""
+    import distrax
+
+    return distrax.Categorical(logits=logits.astype(jnp.float32))
 
 
 def _init(network: SocialNet, key: jax.Array) -> Any:

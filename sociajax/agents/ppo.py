@@ -1,15 +1,14 @@
 """Recurrent PPO with the auxiliary next-observation loss, as in the paper's appendix.
 
-Pure functions over typed pytrees; every number is a field of :class:`PPOConfig`, whose
-defaults are the paper's values (Appendix 7.7-7.8). Everything runs inside ``jit``; a whole
+Pure functions over typed pytrees. :class:`PPOConfig` (static, hashable; defaults are the
+paper's values, Appendix 7.7-7.8) sets the program: shapes and the minibatch schedule.
+:class:`LearnerData` holds every number an update reads (learning rate, clip norm,
+coefficients, KL limits, which auxiliary target, PPO or behaviour cloning) as traced data,
+so a population of independent learners, each with its own values, updates with
+``jax.vmap(functools.partial(ppo_update, config=config))`` over stacked train states and
+stacked data, and changing a value never recompiles. Everything runs inside ``jit``; a whole
 update has a static number of minibatches and no data-dependent control flow (see
-``PPOConfig.minibatch_loop`` for how its loop is compiled), so a population of independent
-learners updates with ``jax.vmap(functools.partial(ppo_update, config=config))`` over
-stacked train states. The config may also be a traced argument (its float fields are
-pytree leaves, its other fields static): then changing a coefficient does not recompile,
-and learners can be vmapped with configs of their own. Learning rates live in the optimizer
-state (:func:`make_optimizer`, :func:`set_learning_rate`), so per-agent rates (novice 1e-4,
-expert 1e-5, frozen 0) are data.
+``PPOConfig.minibatch_loop`` for how its loop is compiled).
 
 Rollout layout (:class:`Rollout`), per learner, ``T`` steps of ``B`` parallel envs::
 
@@ -48,21 +47,28 @@ Update schedule (:func:`ppo_update`), following the paper's Appendix 7.8:
 
 Loss (per minibatch; masked means over ``valid`` steps)::
 
-    L = L_clip + value_coef * L_V - entropy_coef * H + aux_coef * L_aux
+    L = L_clip + value_coef * L_V - entropy_coef * H + aux_coef * L_aux     (PPO)
+    L = -mean(log pi(actions[t] | obs[..t]))                                (behaviour cloning)
 
 ``L_V`` is the plain mean squared error ``mean((V - R)^2)`` (no 1/2; the paper says MSE;
 ``clip_value_loss=True`` gives PPO2's clipped variant with ``clip_eps`` around the rollout's
 values). ``H`` is masked like the policy loss: it counts every step where the learner acted,
 including an episode's last one (the released code averaged it over padding past episode
-ends too). ``L_aux`` is the mean absolute error between the decoder's prediction at step t
-and ``obs[t+1] / 255``, masked where ``dones[t]``: there ``obs[t+1]`` is the *next* episode's
-first view (the env auto-resets), not an outcome of the action, so no target exists (the
-released code used zero padding instead).
+ends too). ``L_aux`` is the mean absolute error between the decoder's output at step t
+(from the LSTM output and the one-hot action at t) and its target over 255: ``obs[t+1]``
+(PRED, the paper's SociAPL) or ``obs[t]`` (REC, ``LearnerData.aux_current``). A next-view
+target is masked only where ``starts[t+1]``: there ``obs[t+1]`` begins another episode
+(an auto-resetting env), so no next view of the same episode exists (the released code used
+zero padding instead). Whole-episode rollouts keep the episode's real last view after its
+last step, so that transition (the step onto a goal, in Four Rooms and Maze) is learnt from.
 
-Gradient clipping: the paper does not mention any and the released code had none; we clip
-the global norm at ``max_grad_norm=0.5`` (Andrychowicz et al. 2020's recommendation, which the
-paper follows elsewhere) as a guard against rare huge aux/value gradients. Set it to
-``math.inf`` to disable.
+Gradient clipping: the paper mentions none and the released code had none, so by default
+there is none (``max_grad_norm=inf``); a finite value clips the global norm (e.g. 0.5,
+Andrychowicz et al. 2020's recommendation).
+
+Optimizer: Adam's moment estimates (``optax.scale_by_adam``) live in the train state; the
+step is ``params - lr * adam_direction(clip(grads))`` with ``lr`` and the clip norm read from
+:class:`LearnerData`, so a learning rate of 0 (a frozen learner) changes nothing.
 
 Discounting at time limits: a ``done`` cuts the bootstrap whether the episode ended at a
 goal or at the time limit (as in the paper and the released code); the observation carries
@@ -84,7 +90,7 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from sociajax.agents.network import SocialNet, init_params
+from sociajax.agents.network import SocialNet, action_distribution, init_params
 
 Carry = tuple  # (c, h)
 Metrics = dict
@@ -110,16 +116,11 @@ _UNROLL_MAX_GROUPS = 4  # "auto" unrolls updates of at most this many recompute 
 class PPOConfig:
     """Hyperparameters of one PPO update; defaults are the paper's (Appendix 7.7-7.8).
 
-    A frozen, hashable dataclass that is also a pytree: its float fields are leaves and its
-    integer, bool and string fields (which set shapes and code paths) are static. So it works
-    both as a static argument (``jit(..., static_argnames="config")`` or
-    ``functools.partial``) and as a traced one, where changing a coefficient or KL limit
-    needs no recompile and per-agent values can be stacked and vmapped. Construction
-    validates (ValueError naming the field); tree operations rebuild instances without
-    validating (they may hold tracers or axis specs).
-
-    ``lr`` is only the *initial* learning rate put in the optimizer state; the update reads
-    the rate from that state, so per-agent rates are data (see :func:`set_learning_rate`).
+    A frozen, hashable dataclass, static under ``jit``: its integer, bool and string fields
+    set shapes and code paths. Its float fields are defaults only: what an update reads is
+    :class:`LearnerData` (``LearnerData.of(config, ...)``), traced, so one compiled update
+    serves any coefficients, learning rates and per-learner objectives. Construction
+    validates (ValueError naming the field).
 
     ``minibatch_loop`` changes speed and compile time only (the same computation; results
     agree to float rounding): the minibatches come in groups (a recompute, then
@@ -140,7 +141,7 @@ class PPOConfig:
     lr: float = 1e-4
     target_kl: float = 0.01  # early stop of the minibatch loop
     hard_kl: float = 0.03  # revert the whole update
-    max_grad_norm: float = 0.5  # not in the paper (see module doc); math.inf disables
+    max_grad_norm: float = math.inf  # none in the paper (see module doc); e.g. 0.5 clips
     adam_eps: float = 1e-8  # PyTorch's Adam default, which the paper used
     num_minibatches: int = 20
     minibatch_segments: int = 512
@@ -154,8 +155,6 @@ class PPOConfig:
     def __post_init__(self) -> None:
         def real(name: str, low: float, high: float = math.inf, *, low_open=False, allow_inf=False) -> None:
             value = getattr(self, name)
-            if isinstance(value, jax.core.Tracer):
-                return
             if isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"PPOConfig.{name} must be a number, got {value!r}")
             try:
@@ -214,27 +213,70 @@ class PPOConfig:
             )
 
 
-_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.name not in _STATIC_FIELDS)
+@struct.dataclass
+class LearnerData:
+    """The numbers one learner's update reads, as traced data (float32 scalars, or [L] when
+    stacked over a population's learners and vmapped). Everything that differs between
+    learners or between the conditions of one compiled program lives here, and only here;
+    :class:`PPOConfig` holds what sets the program (shapes, loop structure) and the defaults.
+
+    ``aux_current``: the auxiliary loss reconstructs the current view (the paper's REC)
+    instead of predicting the next one (PRED). ``bc``: behaviour cloning (negative
+    log-likelihood of the rollout's actions; no value, entropy or auxiliary loss, no KL
+    stop), for imitation learners whose rollout holds an expert's views and actions.
+    """
+
+    lr: jax.Array
+    max_grad_norm: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    clip_eps: jax.Array
+    value_coef: jax.Array
+    entropy_coef: jax.Array
+    aux_coef: jax.Array
+    target_kl: jax.Array
+    hard_kl: jax.Array
+    aux_current: jax.Array
+    bc: jax.Array
+
+    @classmethod
+    def of(
+        cls,
+        config: "PPOConfig",
+        lr: Optional[float] = None,
+        aux_coef: Optional[float] = None,
+        aux_target: str = "next",
+        objective: str = "ppo",
+    ) -> "LearnerData":
+        """One learner's data from ``config`` (``lr`` and ``aux_coef`` default to its)."""
+        if aux_target not in AUX_TARGETS:
+            raise ValueError(f"aux_target must be one of {AUX_TARGETS}, got {aux_target!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        bc = objective == "bc"
+        f32 = lambda x: np.float32(x)  # noqa: E731
+        return cls(
+            lr=f32(config.lr if lr is None else lr),
+            max_grad_norm=f32(config.max_grad_norm),
+            gamma=f32(config.gamma),
+            gae_lambda=f32(config.gae_lambda),
+            clip_eps=f32(config.clip_eps),
+            value_coef=f32(0.0 if bc else config.value_coef),
+            entropy_coef=f32(0.0 if bc else config.entropy_coef),
+            aux_coef=f32(0.0 if bc else (config.aux_coef if aux_coef is None else aux_coef)),
+            target_kl=f32(math.inf if bc else config.target_kl),
+            hard_kl=f32(math.inf if bc else config.hard_kl),
+            aux_current=np.bool_(aux_target == "current"),
+            bc=np.bool_(bc),
+        )
 
 
-def _config_flatten_with_keys(config: PPOConfig):
-    children = tuple((jax.tree_util.GetAttrKey(n), getattr(config, n)) for n in _DATA_FIELDS)
-    return children, tuple(getattr(config, n) for n in _STATIC_FIELDS)
+AUX_TARGETS = ("next", "current")  # PRED (the paper's SociAPL) and REC
+OBJECTIVES = ("ppo", "bc")
 
 
-def _config_unflatten(static: tuple, children: Any) -> PPOConfig:
-    config = object.__new__(PPOConfig)  # no __init__: no validation of tracers / axis specs
-    for name, value in zip(_STATIC_FIELDS + _DATA_FIELDS, tuple(static) + tuple(children)):
-        object.__setattr__(config, name, value)
-    return config
-
-
-jax.tree_util.register_pytree_with_keys(
-    PPOConfig,
-    _config_flatten_with_keys,
-    _config_unflatten,
-    lambda c: (tuple(getattr(c, n) for n in _DATA_FIELDS), tuple(getattr(c, n) for n in _STATIC_FIELDS)),
-)
+def _data(config: "PPOConfig", data: Optional[LearnerData]) -> LearnerData:
+    return LearnerData.of(config) if data is None else data
 
 
 # ---------------------------------------------------------------------- data
@@ -259,9 +301,9 @@ class Minibatch:
 
     init_carry: Carry
     obs: jax.Array  # uint8 [L, M, 21, 21, 3]
-    next_obs: jax.Array  # uint8 [L, M, 21, 21, 3]: the aux target (obs[t+1])
+    next_obs: jax.Array  # uint8 [L, M, 21, 21, 3]: obs[t+1], the next-view (PRED) target
     starts: jax.Array  # bool [L, M]
-    dones: jax.Array  # bool [L, M]: no aux target where True
+    next_starts: jax.Array  # bool [L, M]: obs[t+1] begins another episode (no next-view target)
     valid: jax.Array  # bool [L, M]
     actions: jax.Array  # int32 [L, M]
     old_log_probs: jax.Array  # f32 [L, M]
@@ -333,31 +375,38 @@ def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def ppo_loss(
-    params: Any, apply_fn: Callable, batch: Minibatch, config: PPOConfig
+    params: Any, apply_fn: Callable, batch: Minibatch, config: PPOConfig, data: Optional[LearnerData] = None
 ) -> tuple[jax.Array, Metrics]:
-    """Total minibatch loss and its parts.
+    """Total minibatch loss and its parts (``data`` default: ``LearnerData.of(config)``).
 
-    ``apply_fn({'params': params}, carry, obs, starts, actions, next_obs, method="unroll")``
+    ``apply_fn({'params': params}, carry, obs, starts, actions, aux_target, method="unroll")``
     must return a ``network.UnrollOutput`` with logits [L, M, A], value [L, M] and
-    aux_error [L, M] (per-step mean absolute error of the next-observation prediction) or
-    None (``SocialNet.apply``). Metrics: loss, policy_loss, value_loss, entropy, aux_loss,
-    approx_kl (``mean((r - 1) - log r)`` of current vs rollout policy), clip_frac.
+    aux_error [L, M] (per-step mean absolute error of the decoder's output against
+    ``aux_target``) or None (``SocialNet.apply``). Metrics: loss, policy_loss, value_loss,
+    entropy, aux_loss, bc_loss (negative log-likelihood of the batch's actions), approx_kl
+    (``mean((r - 1) - log r)`` of current vs rollout policy), clip_frac.
     """
+    data = _data(config, data)
+    aux_target = jnp.where(data.aux_current, batch.obs, batch.next_obs)
     out = apply_fn(
-        {"params": params}, batch.init_carry, batch.obs, batch.starts, batch.actions, batch.next_obs,
+        {"params": params}, batch.init_carry, batch.obs, batch.starts, batch.actions, aux_target,
         method="unroll",
     )
     logits, values = out.logits, out.value
     valid = jnp.asarray(batch.valid, bool)
-    eps = config.clip_eps
+    eps = data.clip_eps
 
-    log_pi = jax.nn.log_softmax(logits.astype(jnp.float32))
-    log_prob = jnp.take_along_axis(log_pi, batch.actions[..., None].astype(jnp.int32), -1)[..., 0]
-    log_ratio = log_prob - batch.old_log_probs
+    pi = action_distribution(logits)
+    log_prob = pi.log_prob(batch.actions.astype(jnp.int32))
+    # A cloning learner's rollout holds another agent's actions: no ratio to its own policy
+    # (zeroed before the exp, so neither the loss nor its gradient can overflow).
+    log_ratio = jnp.where(data.bc, 0.0, log_prob - batch.old_log_probs)
     ratio = jnp.exp(log_ratio)
     adv = batch.advantages
     surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - eps, 1.0 + eps) * adv)
-    policy_loss = -_masked_mean(surrogate, valid)
+    clip_loss = -_masked_mean(surrogate, valid)
+    bc_loss = -_masked_mean(log_prob, valid)
+    policy_loss = jnp.where(data.bc, bc_loss, clip_loss)
 
     err = (values - batch.returns) ** 2
     if config.clip_value_loss:
@@ -365,18 +414,19 @@ def ppo_loss(
         err = jnp.maximum(err, (clipped - batch.returns) ** 2)
     value_loss = _masked_mean(err, valid)
 
-    entropy = _masked_mean(-jnp.sum(jnp.exp(log_pi) * log_pi, -1), valid)
+    entropy = _masked_mean(pi.entropy(), valid)
 
     if out.aux_error is None:
         aux_loss = jnp.zeros((), jnp.float32)
     else:
-        aux_loss = _masked_mean(out.aux_error, valid & ~jnp.asarray(batch.dones, bool))
+        has_target = valid & (data.aux_current | ~jnp.asarray(batch.next_starts, bool))
+        aux_loss = _masked_mean(out.aux_error, has_target)
 
     loss = (
         policy_loss
-        + config.value_coef * value_loss
-        - config.entropy_coef * entropy
-        + config.aux_coef * aux_loss
+        + data.value_coef * value_loss
+        - data.entropy_coef * entropy
+        + data.aux_coef * aux_loss
     )
     metrics = {
         "loss": loss,
@@ -384,6 +434,7 @@ def ppo_loss(
         "value_loss": value_loss,
         "entropy": entropy,
         "aux_loss": aux_loss,
+        "bc_loss": bc_loss,
         "approx_kl": _masked_mean((ratio - 1.0) - log_ratio, valid),
         "clip_frac": _masked_mean((jnp.abs(ratio - 1.0) > eps).astype(jnp.float32), valid),
     }
@@ -392,24 +443,17 @@ def ppo_loss(
 
 # ---------------------------------------------------------------------- optimizer
 def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-    """Global-norm clip then Adam, with ``learning_rate`` and ``max_grad_norm`` held in the
-    optimizer state (``optax.inject_hyperparams``) so they are data, not code."""
-
-    def clipped_adam(learning_rate, max_grad_norm):
-        return optax.chain(
-            optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=config.adam_eps)
-        )
-
-    return optax.inject_hyperparams(clipped_adam)(learning_rate=config.lr, max_grad_norm=config.max_grad_norm)
+    """Adam's direction (``optax.scale_by_adam``, PyTorch's eps): the learning rate and the
+    gradient clip are applied by :func:`minibatch_update` from :class:`LearnerData`."""
+    return optax.scale_by_adam(eps=config.adam_eps)
 
 
-def set_learning_rate(opt_state: Any, lr: float | jax.Array) -> Any:
-    """``opt_state`` (from :func:`make_optimizer`) with its learning rate replaced; works on
-    states stacked along an agent axis when ``lr`` has that shape (e.g. [1e-4, 1e-5, 0.])."""
-    hyper = dict(opt_state.hyperparams)
-    old = hyper["learning_rate"]
-    hyper["learning_rate"] = jnp.broadcast_to(jnp.asarray(lr, old.dtype), old.shape)
-    return opt_state._replace(hyperparams=hyper)
+def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
+    """(grads scaled to global norm at most ``max_norm``, the norm before). ``max_norm`` may
+    be traced and infinite (no clipping)."""
+    norm = optax.tree.norm(grads)
+    scale = jnp.where(norm > max_norm, max_norm / jnp.maximum(norm, 1e-30), 1.0)
+    return jax.tree.map(lambda g: g * scale.astype(g.dtype), grads), norm
 
 
 def create_train_state(
@@ -424,17 +468,21 @@ def create_train_state(
 
 
 def minibatch_update(
-    train_state: TrainState, batch: Minibatch, config: PPOConfig
+    train_state: TrainState, batch: Minibatch, config: PPOConfig, data: Optional[LearnerData] = None
 ) -> tuple[TrainState, Metrics]:
-    """One gradient step (clip + Adam at the state's learning rate) on one minibatch.
+    """One gradient step (clip, Adam direction, times the learning rate) on one minibatch.
 
     Metrics are measured at the parameters *before* the step (so ``approx_kl`` is the KL the
     early stop looks at), plus ``grad_norm`` (before clipping).
     """
+    data = _data(config, data)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-    (_, metrics), grads = grad_fn(train_state.params, train_state.apply_fn, batch, config)
-    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
-    return train_state.apply_gradients(grads=grads), metrics
+    (_, metrics), grads = grad_fn(train_state.params, train_state.apply_fn, batch, config, data)
+    grads, norm = clip_by_global_norm(grads, data.max_grad_norm)
+    direction, opt_state = train_state.tx.update(grads, train_state.opt_state, train_state.params)
+    params = jax.tree.map(lambda p, d: p - data.lr.astype(p.dtype) * d, train_state.params, direction)
+    new_state = train_state.replace(step=train_state.step + 1, params=params, opt_state=opt_state)
+    return new_state, dict(metrics, grad_norm=norm)
 
 
 # ---------------------------------------------------------------------- update
@@ -444,19 +492,22 @@ def _valid(rollout: Rollout) -> jax.Array:
     return jnp.asarray(rollout.valid, bool)
 
 
-def recompute_targets(params: Any, apply_fn: Callable, rollout: Rollout, config: PPOConfig) -> Targets:
+def recompute_targets(
+    params: Any, apply_fn: Callable, rollout: Rollout, config: PPOConfig, data: Optional[LearnerData] = None
+) -> Targets:
     """Unroll the network over the whole rollout (T+1 steps from ``init_carry``) with
     ``params``: new carries at segment starts, values, GAE advantages and returns.
 
     ``apply_fn(..., method="unroll")`` must return a ``network.UnrollOutput``.
     """
+    data = _data(config, data)
     num_steps = rollout.actions.shape[0]
     out = apply_fn(
         {"params": params}, rollout.init_carry, rollout.obs, rollout.starts, method="unroll"
     )
     values = out.value
     advantages, returns = gae(
-        rollout.rewards, values[:-1], rollout.dones, values[-1], config.gamma, config.gae_lambda
+        rollout.rewards, values[:-1], rollout.dones, values[-1], data.gamma, data.gae_lambda
     )
     valid = _valid(rollout)
     if config.normalize_advantages:
@@ -464,8 +515,7 @@ def recompute_targets(params: Any, apply_fn: Callable, rollout: Rollout, config:
         std = jnp.sqrt(_masked_mean((advantages - mean) ** 2, valid))
         advantages = (advantages - mean) / (std + 1e-8)
     seg_carry = jax.tree.map(lambda c: c[:num_steps : config.segment_len], out.step_carries)
-    log_pi = jax.nn.log_softmax(out.logits[:-1].astype(jnp.float32))
-    log_probs = jnp.take_along_axis(log_pi, rollout.actions[..., None].astype(jnp.int32), -1)[..., 0]
+    log_probs = action_distribution(out.logits[:-1]).log_prob(rollout.actions.astype(jnp.int32))
     return Targets(advantages, returns, values, seg_carry, log_probs)
 
 
@@ -482,7 +532,7 @@ def gather_minibatch(rollout: Rollout, targets: Targets, segments: jax.Array, co
         obs=rollout.obs[t, b],
         next_obs=rollout.obs[t + 1, b],
         starts=rollout.starts[t, b],
-        dones=rollout.dones[t, b],
+        next_starts=rollout.starts[t + 1, b],
         valid=_valid(rollout)[t, b],
         actions=rollout.actions[t, b],
         old_log_probs=rollout.log_probs[t, b],
@@ -497,17 +547,24 @@ def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
 
 
 _MEAN_METRICS = (
-    "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "approx_kl", "clip_frac", "grad_norm"
+    "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "bc_loss", "approx_kl", "clip_frac", "grad_norm"
 )
 
 
 def ppo_update(
-    train_state: TrainState, rollout: Rollout, key: jax.Array, config: PPOConfig
+    train_state: TrainState,
+    rollout: Rollout,
+    key: jax.Array,
+    config: PPOConfig,
+    data: Optional[LearnerData] = None,
 ) -> tuple[TrainState, Metrics]:
-    """One PPO update of one learner on one rollout (schedule in the module doc).
+    """One PPO (or behaviour-cloning) update of one learner on one rollout (schedule in the
+    module doc).
 
-    ``config`` may be static (``functools.partial`` / ``static_argnames``) or traced (one
-    compile for all float values; vmap it with stacked per-learner configs). Minibatch ``i``
+    ``config`` is static (``functools.partial`` / ``static_argnames``); ``data`` (default
+    ``LearnerData.of(config)``) is traced: vmap it with stacked per-learner data. A minibatch
+    without a valid step (a learner absent from every sampled episode) changes nothing, not
+    even Adam's moments. Minibatch ``i``
     samples its segments with ``fold_in(key, i)``, so the first k minibatches do not depend
     on ``num_minibatches``. Shapes must satisfy :meth:`PPOConfig.check_rollout` (checked
     here, before tracing).
@@ -524,12 +581,13 @@ def ppo_update(
             f"Rollout.obs and Rollout.starts need T+1={num_steps + 1} steps, got "
             f"{rollout.obs.shape[0]} and {rollout.starts.shape[0]}"
         )
+    data = _data(config, data)
     apply_fn = train_state.apply_fn
     num_segments = num_envs * (num_steps // config.segment_len)
     valid = _valid(rollout)
 
     def recompute(params):
-        return recompute_targets(params, apply_fn, rollout, config)
+        return recompute_targets(params, apply_fn, rollout, config, data)
 
     def minibatch(carry: tuple, targets: Targets, i: Any) -> tuple:
         state, stopped, hard, taken, sums, last_kl = carry
@@ -537,14 +595,17 @@ def ppo_update(
             jax.random.fold_in(key, i), num_segments, (config.minibatch_segments,), replace=False
         )
         batch = gather_minibatch(rollout, targets, segments, config)
-        new_state, metrics = minibatch_update(state, batch, config)
+        new_state, metrics = minibatch_update(state, batch, config, data)
         kl = metrics["approx_kl"]
-        take = ~stopped & (kl <= config.target_kl)  # a NaN KL is not taken...
-        hard = hard | (~stopped & ~(kl <= config.hard_kl))  # ...and reverts
+        empty = ~jnp.any(batch.valid)
+        measured = ~stopped & ~empty
+        within = kl <= data.target_kl  # a NaN KL is not taken...
+        hard = hard | (measured & ~(kl <= data.hard_kl))  # ...and reverts
+        take = measured & within
         state = _select(take, new_state, state)
         sums = {k: sums[k] + jnp.where(take, metrics[k], 0.0) for k in _MEAN_METRICS}
-        last_kl = jnp.where(stopped, last_kl, kl)
-        return state, ~take, hard, taken + take.astype(jnp.int32), sums, last_kl
+        last_kl = jnp.where(measured, kl, last_kl)
+        return state, stopped | (measured & ~within), hard, taken + take.astype(jnp.int32), sums, last_kl
 
     def group(carry: tuple, first: Any, size: int) -> tuple:
         """A recompute, then ``size`` minibatches from ``first`` on, in straight-line code."""
@@ -570,7 +631,7 @@ def ppo_update(
 
     log_ratio = final.log_probs - rollout.log_probs  # ``final``: recomputed at the last iteration
     kl_final = _masked_mean(jnp.expm1(log_ratio) - log_ratio, valid)
-    reverted = hard | ~(kl_final <= config.hard_kl)
+    reverted = hard | ~(kl_final <= data.hard_kl)
     state = _select(reverted, train_state, state)
 
     denom = jnp.maximum(taken, 1).astype(jnp.float32)

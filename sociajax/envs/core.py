@@ -24,6 +24,7 @@ NUM_ACTIONS = 7
 ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 LEFT, RIGHT, FORWARD = 0, 1, 2
 DIR_VEC = jnp.asarray(rendering.DIR_VEC)
+_PRESENCE_STREAM = 0x5EED  # fold_in tag of the reset key's presence draw
 
 
 @struct.dataclass
@@ -33,6 +34,12 @@ class EnvParams:
     max_steps: int | jax.Array = 250
     prestige_decay: float | jax.Array = 0.99
     prestige_scale: float | jax.Array = 4.0
+    # Probability that each agent takes part in an episode, scalar or float32 [A], drawn at
+    # reset from ONE uniform per episode (agent i is present when u < presence[i]), so agents
+    # of equal presence come and go together: presence 0.25 for both experts gives episodes
+    # that are 25% social and 75% solo, not four mixes. An absent agent is drawn in no view,
+    # never acts and earns nothing (solo training = experts at presence 0, the same program).
+    presence: float | jax.Array = 1.0
 
 
 @struct.dataclass
@@ -47,6 +54,7 @@ class EnvState:
     agent_done: bool [A] agent reached the goal and stopped (Four Rooms, Maze).
     time: int32 steps taken in this episode.
     episode_return: float32 [A] reward summed over this episode so far.
+    present: bool [A] the agent takes part in this episode (``EnvParams.presence``).
     """
 
     grid: jax.Array
@@ -58,6 +66,7 @@ class EnvState:
     agent_done: jax.Array
     time: jax.Array
     episode_return: jax.Array
+    present: jax.Array
 
 
 def _is_concrete(x: Any) -> bool:
@@ -149,6 +158,7 @@ class MultiAgentGridEnv(abc.ABC):
             "episode_return": state.episode_return,
             "episode_length": state.time,
             "agent_done": state.agent_done,
+            "present": state.present,
         }
 
     def get_obs(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
@@ -163,13 +173,15 @@ class MultiAgentGridEnv(abc.ABC):
             self.view_size,
             self.view_offset,
             self.tile_px,
+            present=state.present,
         )
 
     def render(self, state: EnvState, params: EnvParams | None = None, tile_px: int = 16) -> jax.Array:
         """uint8 [H*t, W*t, 3]: the whole grid, agents drawn in their prestige colours."""
         params = self.default_params if params is None else params
         return rendering.full_frame(
-            state.grid, state.agent_pos, state.agent_dir, state.prestige, params.prestige_scale, tile_px
+            state.grid, state.agent_pos, state.agent_dir, state.prestige, params.prestige_scale, tile_px,
+            present=state.present,
         )
 
     def reset_from_layout(
@@ -214,13 +226,17 @@ class MultiAgentGridEnv(abc.ABC):
     # ------------------------------------------------------------------ transitions
     def reset_state(self, key: jax.Array, params: EnvParams) -> EnvState:
         grid, goal_pos, agent_pos, agent_dir = self._generate(key, params)
-        return self._initial_state(grid, goal_pos, agent_pos, agent_dir)
+        state = self._initial_state(grid, goal_pos, agent_pos, agent_dir)
+        # Its own stream (fold_in), so the layout drawn from ``key`` is the same at any presence.
+        draw = jax.random.uniform(jax.random.fold_in(key, _PRESENCE_STREAM))
+        present = draw < jnp.broadcast_to(jnp.asarray(params.presence, jnp.float32), (self.n_agents,))
+        return state.replace(present=present)
 
     def step_state(
         self, state: EnvState, actions: jax.Array, params: EnvParams
     ) -> tuple[EnvState, jax.Array, jax.Array]:
         """One step without auto-reset: (state, reward [A], done)."""
-        acting = ~state.agent_done
+        acting = ~state.agent_done & state.present
         actions = actions.astype(jnp.int32)
         turn = jnp.where(actions == LEFT, -1, jnp.where(actions == RIGHT, 1, 0))
         agent_dir = jnp.where(acting, (state.agent_dir + turn) % 4, state.agent_dir)
@@ -284,6 +300,7 @@ class MultiAgentGridEnv(abc.ABC):
             agent_done=jnp.zeros(n_agents, bool),
             time=jnp.zeros((), jnp.int32),
             episode_return=jnp.zeros(n_agents, jnp.float32),
+            present=jnp.ones(n_agents, bool),
         )
 
     def _layout_alphabet(self) -> str:
@@ -380,5 +397,8 @@ def check_params(params: EnvParams) -> None:
         (np.asarray(params.prestige_decay) >= 0) & (np.asarray(params.prestige_decay) < 1)
     ):
         raise ValueError(f"prestige_decay must be in [0, 1), got prestige_decay={params.prestige_decay!r}")
+    presence = params.presence
+    if _is_concrete(presence) and not np.all((np.asarray(presence) >= 0) & (np.asarray(presence) <= 1)):
+        raise ValueError(f"presence must be in [0, 1], got presence={presence!r}")
     if _is_concrete(params.prestige_scale) and np.any(np.asarray(params.prestige_scale) <= 0):
         raise ValueError(f"prestige_scale must be > 0, got prestige_scale={params.prestige_scale!r}")

@@ -29,7 +29,7 @@ class ReachGoalEnv(MultiAgentGridEnv):
         return reward, state.last_goal, state.agent_done | scored
 
     def _episode_over(self, state: EnvState, params: EnvParams) -> jax.Array:
-        return jnp.all(state.agent_done) | (state.time >= params.max_steps)
+        return jnp.all(state.agent_done | ~state.present) | (state.time >= params.max_steps)
 
 
 def _pick_distinct(key: jax.Array, allowed: jax.Array, count: int) -> jax.Array:

@@ -128,6 +128,7 @@ def egocentric_views(
     view_size: int = 7,
     view_offset: int = 1,
     tile_px: int = 3,
+    present: jax.Array | None = None,
 ) -> jax.Array:
     """uint8 [A, V*t, V*t, 3]: every agent's egocentric RGB view of one environment.
 
@@ -135,7 +136,8 @@ def egocentric_views(
     Cells outside the map block sight and, like hidden cells, are drawn in the shadow colour.
     The observer is drawn pointing up; other agents in their prestige colour, turned by their
     direction relative to the observer; where several agents share a cell the observer is on
-    top, otherwise the lowest index.
+    top, otherwise the lowest index. ``present`` bool [A] (default all): absent agents are
+    drawn in no one else's view.
     """
     height, width = grid.shape
     n_agents = agent_pos.shape[0]
@@ -160,6 +162,8 @@ def egocentric_views(
     row = own_row - jnp.sum(rel * fwd[:, None, :], -1)
     col = own_col + jnp.sum(rel * right[:, None, :], -1)
     in_window = (row >= 0) & (row < view_size) & (col >= 0) & (col < view_size)
+    if present is not None:
+        in_window = in_window & present[None, :]
     cell_of = jnp.where(in_window, row * view_size + col, -1)  # [observer, other]
     cell_ids = jnp.arange(cells)
     owner = jnp.full((n_agents, cells), -1, jnp.int32)
@@ -193,8 +197,10 @@ def full_frame(
     prestige: jax.Array,
     prestige_scale: jax.Array,
     tile_px: int,
+    present: jax.Array | None = None,
 ) -> jax.Array:
-    """uint8 [H*t, W*t, 3]: the whole grid with every agent drawn facing its own direction."""
+    """uint8 [H*t, W*t, 3]: the whole grid with every agent drawn facing its own direction
+    (absent agents, ``present`` False, not drawn)."""
     height, width = grid.shape
     n_agents = agent_pos.shape[0]
     base = jnp.asarray(tiles.tile_atlas(tile_px, grid_lines=True))[grid.astype(jnp.int32)]
@@ -204,5 +210,6 @@ def full_frame(
     sprite = jnp.where((grid[y, x] == tiles.GOAL)[:, None, None, None], on_goal, on_floor)
     # Lowest index drawn last, so it is on top where agents share a cell.
     for agent in reversed(range(n_agents)):
-        base = base.at[y[agent], x[agent]].set(sprite[agent])
+        tile = sprite[agent] if present is None else jnp.where(present[agent], sprite[agent], base[y[agent], x[agent]])
+        base = base.at[y[agent], x[agent]].set(tile)
     return base.transpose(0, 2, 1, 3, 4).reshape(height * tile_px, width * tile_px, 3)

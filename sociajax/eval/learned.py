@@ -46,10 +46,14 @@ def evaluation_setup(
     partner: Optional[str] = None,
     num_partners: Optional[int] = None,
 ) -> tuple[Setup, MultiAgentGridEnv, EnvParams, Any]:
-    """(setup, env, env params, acting params [S, L+F, ...]) for an evaluation."""
+    """(setup, env, env params [R], acting params [R, L+F, ...]) for an evaluation over the
+    run's R runs (conditions x seeds). In the training world each run plays under its
+    penalty and presence in force at the checkpoint; elsewhere under the world's defaults."""
     config = run.config
     trainer = make_train(config)
     train_pop = trainer.population
+    num_runs = trainer.num_runs
+    stacked_params = lambda p: jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_runs,) + jnp.shape(x)), p)  # noqa: E731
     if num_partners is not None and num_partners < 0:
         raise ValueError(f"num_partners must be a non-negative integer, got {num_partners!r}")
     env_id = config.env.env_id if env_id is None else env_id
@@ -58,7 +62,9 @@ def evaluation_setup(
         params = jax.vmap(train_pop.acting_params)(run.state.population)
         roles = tuple(a.role for a in config.agents)
         setup = Setup(config.env.env_id, train_pop, roles)
-        return setup, trainer.env, trainer.env_params, params
+        episodes = run.state.update * config.ppo.num_envs
+        env_params = jax.vmap(trainer.env_params_at)(run.state.data, episodes)
+        return setup, trainer.env, env_params, params
     agent = train_pop.learner_agents[0] if agent is None else agent
     if agent not in train_pop.learned_agents:
         raise ValueError(f"agent={agent} has no network in this run (roles {[a.role for a in config.agents]})")
@@ -79,16 +85,16 @@ def evaluation_setup(
     stacked = jax.vmap(train_pop.acting_params)(run.state.population)
     params = jax.tree.map(lambda x: x[:, position : position + 1], stacked)
     roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(f"scripted:{partner}" for _ in range(count))
-    return Setup(env_id, population, roles), env, env_params, params
+    return Setup(env_id, population, roles), env, stacked_params(env_params), params
 
 
 @functools.lru_cache(maxsize=8)
 def _returns_fn(population: Population, env: MultiAgentGridEnv, num_episodes: int, num_steps: int, greedy: bool):
     def one(env_params, params, key):
         _, stats = collect(population, env, env_params, params, key, num_episodes, num_steps, greedy)
-        return stats.returns
+        return jnp.where(stats.present, stats.returns, jnp.nan)
 
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
+    return jax.jit(jax.vmap(one))
 
 
 def episode_returns(
@@ -100,36 +106,48 @@ def episode_returns(
     key: jax.Array,
     greedy: bool = False,
 ) -> np.ndarray:
-    """float [S, num_episodes, A]: each agent's return in fresh episodes, per seed."""
-    num_seeds = jax.tree.leaves(params)[0].shape[0]
-    fn = _returns_fn(setup.population, env, num_episodes, int(env_params.max_steps), greedy)
-    return np.asarray(fn(env_params, params, jax.random.split(key, num_seeds)))
+    """float [R, num_episodes, A]: each agent's return in fresh episodes, per run (NaN where
+    the agent was absent). ``env_params`` is stacked over runs (``evaluation_setup``)."""
+    num_runs = jax.tree.leaves(params)[0].shape[0]
+    max_steps = int(np.max(np.asarray(env_params.max_steps)))
+    fn = _returns_fn(setup.population, env, num_episodes, max_steps, greedy)
+    return np.asarray(fn(env_params, params, jax.random.split(key, num_runs)))
 
 
-def summarize(returns: np.ndarray, roles: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Per agent: mean return and 95% CI (over seed means when several seeds, else over
-    episodes), and the share of episodes with a positive return."""
-    num_seeds = returns.shape[0]
+def summarize(
+    returns: np.ndarray, roles: tuple[str, ...], conditions: Optional[list[str]] = None
+) -> list[dict[str, Any]]:
+    """Per condition and agent: mean return and 95% CI (over seed means when several seeds,
+    else over episodes; episodes the agent was absent from left out), and the share of its
+    episodes with a positive return. ``conditions`` names each run (default: one condition)."""
+    conditions = conditions or ["base"] * returns.shape[0]
     out = []
-    for a, role in enumerate(roles):
-        per_seed = returns[:, :, a].mean(1)
-        if num_seeds > 1:
-            mean, half = mean_ci(per_seed)
-            over = "seeds"
-        else:
-            mean, half = mean_ci(returns[0, :, a])
-            over = "episodes"
-        out.append(
-            {
-                "agent": a,
-                "role": role,
-                "mean_return": float(mean),
-                "ci95": float(half),
-                "ci_over": over,
-                "positive_share": float((returns[:, :, a] > 0).mean()),
-                "per_seed_mean": per_seed.tolist(),
-            }
-        )
+    for name in dict.fromkeys(conditions):
+        runs = returns[[i for i, c in enumerate(conditions) if c == name]]
+        for a, role in enumerate(roles):
+            values = runs[:, :, a]
+            taken = ~np.isnan(values)
+            if not taken.any():
+                continue  # never present
+            per_seed = np.array([v[t].mean() if t.any() else np.nan for v, t in zip(values, taken)])
+            if len(runs) > 1:
+                mean, half = mean_ci(per_seed[~np.isnan(per_seed)])
+                over = "seeds"
+            else:
+                mean, half = mean_ci(values[0][taken[0]])
+                over = "episodes"
+            out.append(
+                {
+                    "condition": name,
+                    "agent": a,
+                    "role": role,
+                    "mean_return": float(mean),
+                    "ci95": float(half),
+                    "ci_over": over,
+                    "positive_share": float((values[taken] > 0).mean()),
+                    "per_seed_mean": per_seed.tolist(),
+                }
+            )
     return out
 
 

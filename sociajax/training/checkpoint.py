@@ -70,8 +70,8 @@ class LoadedRun:
     meta: dict[str, Any]
 
 
-def load_run(run_dir: str | os.PathLike) -> LoadedRun:
-    """The config and last checkpoint of the run in ``run_dir``."""
+def load_run(run_dir: str | os.PathLike, update: Optional[int] = None) -> LoadedRun:
+    """The config and checkpoint (``update``; default the last) of the run in ``run_dir``."""
     from sociajax.training.config import TrainConfig
     from sociajax.training.trainer import make_train
 
@@ -82,26 +82,40 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     config = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
     checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints, create=False)
     try:
-        state, meta = checkpointer.restore(make_train(config))
+        kept = sorted(checkpointer.manager.all_steps())
+        if update is not None and update not in kept:
+            raise ValueError(f"{run_dir} has no checkpoint at update {update}; kept: {kept}")
+        state, meta = checkpointer.restore(make_train(config), update)
     finally:
         checkpointer.close()
     return LoadedRun(config, state, meta)
 
 
-def load_agent_params(run_dir: str | os.PathLike, agent: int, seed_index: int = 0) -> Any:
-    """Network params of ``agent`` (a learner or frozen agent) of seed ``seed_index`` from the
-    last checkpoint of the run in ``run_dir``: how frozen experts load their policies."""
+def load_agent_params(
+    run_dir: str | os.PathLike,
+    agent: int,
+    seed_index: int = 0,
+    update: Optional[int] = None,
+    condition: int = 0,
+) -> Any:
+    """Network params of ``agent`` (a learner or frozen agent) of seed ``seed_index`` (and
+    condition ``condition``) from the checkpoint at ``update`` (default: the last) of the run
+    in ``run_dir``: how experts load their policies."""
     from sociajax.training.trainer import make_train
 
-    run = load_run(run_dir)
+    run = load_run(run_dir, update)
     config = run.config
-    population = make_train(config).population
+    trainer = make_train(config)
+    population = trainer.population
     if agent not in population.learned_agents:
         raise ValueError(
             f"agent {agent} of {run_dir} has no network (roles: {[a.role for a in config.agents]})"
         )
     if not 0 <= seed_index < config.num_seeds:
         raise ValueError(f"seed index {seed_index} out of range: {run_dir} has num_seeds={config.num_seeds}")
+    if not 0 <= condition < len(trainer.conditions):
+        raise ValueError(f"condition {condition} out of range: {run_dir} has {len(trainer.conditions)}")
     position = population.learned_agents.index(agent)
-    stacked = jax.vmap(population.acting_params)(run.state.population)  # [S, L + F, ...]
-    return jax.tree.map(lambda x: x[seed_index, position], stacked)
+    stacked = jax.vmap(population.acting_params)(run.state.population)  # [R, L + F, ...]
+    run_index = condition * config.num_seeds + seed_index
+    return jax.tree.map(lambda x: x[run_index, position], stacked)

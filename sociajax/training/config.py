@@ -16,11 +16,14 @@ import numbers
 from typing import Any, Literal, Optional
 
 from sociajax.agents.network import check_speed_settings
-from sociajax.agents.ppo import PPOConfig
+from sociajax.agents.ppo import AUX_TARGETS, OBJECTIVES, PPOConfig
 from sociajax.agents.scripted import POLICIES
+from sociajax.training.schedule import parse_schedule, schedule_text
 
 Role = Literal["learner", "frozen", "scripted"]
 ROLES = ("learner", "frozen", "scripted")
+AuxTarget = Literal["next", "current"]
+Objective = Literal["ppo", "bc"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,19 +34,35 @@ class AgentConfig:
     ``frozen``: a CNN-LSTM that acts but is never updated (e.g. a trained expert from
     ``load_from``; without it, a randomly initialised network: a distractor). ``scripted``:
     a scripted policy acting from the env state (``policy``, made imperfect by ``epsilon``).
-    ``aux`` switches the auxiliary next-observation loss of a learner (False: the paper's
-    vanilla PPO); it is a per-agent coefficient, so learners with and without it share one
-    stacked network.
+    ``aux`` switches the auxiliary loss of a learner (False: the paper's vanilla PPO) and
+    ``aux_target`` picks it: ``next`` predicts the next view from the current one and the
+    action (PRED, the paper's SociAPL), ``current`` reconstructs the current view (REC).
+    ``objective`` ``bc`` makes a learner an imitation learner: behaviour cloning of agent
+    ``imitate``'s actions from that agent's own views (default: the first scripted or frozen
+    agent). ``presence``: probability of taking part in an episode, a number or a schedule
+    over episodes (``sociajax.training.schedule``); experts at 0 give solo training.
+    All of these are data (:mod:`sociajax.training.conditions`): they may differ between the
+    conditions of one compiled program. ``load_seed`` None loads seed ``i`` of the run in
+    ``load_from`` into seed ``i`` of this sweep; ``load_update`` None its last checkpoint.
     """
 
     role: Role = "learner"
     lr: float = 1e-4
     aux: bool = True
+    aux_target: AuxTarget = "next"
+    objective: Objective = "ppo"
+    imitate: Optional[int] = None
+    presence: str = "1.0"
     policy: str = "oracle"
     epsilon: float = 0.0
-    load_from: str = ""  # run folder whose last checkpoint gives this agent's initial params
+    load_from: str = ""  # run folder whose checkpoint gives this agent's initial params
     load_agent: int = 0  # agent index in that run
-    load_seed: int = 0  # seed index in that run
+    load_seed: Optional[int] = None  # seed index in that run; None: the same index as this seed
+    load_update: Optional[int] = None  # checkpoint (update number); None: the last one
+
+    def __post_init__(self) -> None:
+        if isinstance(self.presence, (int, float)) and not isinstance(self.presence, bool):
+            object.__setattr__(self, "presence", schedule_text(self.presence))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +85,13 @@ class EnvConfig:
 
     env_id: str = "GoalCycle-3"
     max_steps: Optional[int] = None
-    penalty: Optional[float] = None
+    # Reward for entering a wrong goal (Goal Cycle): a number or a schedule over episodes,
+    # e.g. the experts' curriculum "-0.5,-1.0@81920,-1.5@163840" (sociajax.training.schedule).
+    penalty: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.penalty, (int, float)) and not isinstance(self.penalty, bool):
+            object.__setattr__(self, "penalty", schedule_text(self.penalty))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +110,9 @@ class TrainConfig:
     agents: tuple[AgentConfig, ...] = (AgentConfig(),)
     ppo: PPOConfig = PPOConfig()
     network: NetworkConfig = NetworkConfig()
+    # Conditions trained side by side in one compiled program, each "NAME: FIELD=VALUE ..."
+    # over data fields only (sociajax.training.conditions); () trains the config as it is.
+    conditions: tuple[str, ...] = ()
     total_env_steps: int = 1_000_000
     seed: int = 0
     num_seeds: int = 1
@@ -130,6 +158,7 @@ class TrainConfig:
         )
         data["ppo"] = PPOConfig(**build(PPOConfig, data.get("ppo", {}), "ppo"))
         data["network"] = NetworkConfig(**build(NetworkConfig, data.get("network", {}), "network"))
+        data["conditions"] = tuple(data.get("conditions", ()))
         return cls(**data)
 
 
@@ -157,7 +186,7 @@ def validate(config: TrainConfig) -> None:
     if env.max_steps is not None:
         _positive_int("env.max_steps", env.max_steps)
     if env.penalty is not None:
-        _number("env.penalty", env.penalty)
+        parse_schedule("env.penalty", env.penalty)
     if not config.agents:
         raise ValueError("agents must list at least one agent, got ()")
     for i, agent in enumerate(config.agents):
@@ -166,10 +195,29 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"{name}.role must be one of {ROLES}, got {agent.role!r}")
         _number(f"{name}.lr", agent.lr, 0.0)
         _number(f"{name}.epsilon", agent.epsilon, 0.0, 1.0)
+        if not isinstance(agent.aux, bool):
+            raise ValueError(f"{name}.aux must be a bool, got {agent.aux!r}")
+        if agent.aux_target not in AUX_TARGETS:
+            raise ValueError(f"{name}.aux_target must be one of {AUX_TARGETS}, got {agent.aux_target!r}")
+        if agent.objective not in OBJECTIVES:
+            raise ValueError(f"{name}.objective must be one of {OBJECTIVES}, got {agent.objective!r}")
+        if agent.objective == "bc" and agent.role != "learner":
+            raise ValueError(f"{name}.objective='bc' needs role 'learner', got role {agent.role!r}")
+        if agent.imitate is not None:
+            if not _is_int(agent.imitate) or not 0 <= agent.imitate < len(config.agents) or agent.imitate == i:
+                raise ValueError(
+                    f"{name}.imitate must be the index of another agent (0..{len(config.agents) - 1}, not {i}), "
+                    f"got {agent.imitate!r}"
+                )
+        if agent.objective == "bc" and imitated_agent(config, i) is None:
+            raise ValueError(f"{name}.objective='bc' needs another agent to imitate (set {name}.imitate)")
+        parse_schedule(f"{name}.presence", agent.presence, 0.0, 1.0)
         if agent.role == "scripted" and agent.policy not in POLICIES:
             raise ValueError(f"{name}.policy must be one of {sorted(POLICIES)}, got {agent.policy!r}")
-        for field in ("load_agent", "load_seed"):
+        for field in ("load_agent", "load_seed", "load_update"):
             value = getattr(agent, field)
+            if value is None and field != "load_agent":
+                continue
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
         if agent.role == "scripted" and agent.load_from:
@@ -190,15 +238,31 @@ def validate(config: TrainConfig) -> None:
     if not isinstance(config.run_dir, str) or not config.run_dir:
         raise ValueError(f"run_dir must be a non-empty path, got {config.run_dir!r}")
     config.ppo.check_rollout(rollout_length(config), config.ppo.num_envs)
+    if not isinstance(config.conditions, tuple) or not all(isinstance(c, str) for c in config.conditions):
+        raise ValueError(f"conditions must be a tuple of strings 'NAME: FIELD=VALUE ...', got {config.conditions!r}")
+    if config.conditions:
+        from sociajax.training.conditions import condition_configs
+
+        condition_configs(config)  # each condition parses, is data only, and validates
+
+
+def imitated_agent(config: TrainConfig, agent: int) -> Optional[int]:
+    """The agent whose views and actions an imitation learner clones: its ``imitate``, else
+    the first scripted or frozen agent (None if there is none)."""
+    chosen = config.agents[agent].imitate
+    if chosen is not None:
+        return chosen
+    return next((i for i, a in enumerate(config.agents) if i != agent and a.role != "learner"), None)
 
 
 def env_overrides(config: TrainConfig) -> dict[str, Any]:
-    """Keyword overrides for ``sociajax.make`` (agent count from the population)."""
+    """Keyword overrides for ``sociajax.make`` (agent count from the population; a penalty
+    schedule is checked at its first value, the trainer applies it per update)."""
     overrides: dict[str, Any] = {"n_agents": len(config.agents)}
     if config.env.max_steps is not None:
         overrides["max_steps"] = config.env.max_steps
     if config.env.penalty is not None:
-        overrides["penalty"] = config.env.penalty
+        overrides["penalty"] = parse_schedule("env.penalty", config.env.penalty)[0][1]
     return overrides
 
 

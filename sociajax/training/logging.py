@@ -1,10 +1,13 @@
 """Metric sinks of a run: ``metrics.csv`` (always), TensorBoard (optional), progress bar.
 
-``metrics.csv`` has one row per update, seed and agent. Columns: ``update``, ``env_steps``
-(cumulative, per seed), ``seed``, ``agent``, ``role``, ``return`` (mean episode return of
-that agent over the update's episodes), ``episode_length``, ``sps`` (env steps per second of
-all seeds over the chunk that produced the row), ``wall_s`` (seconds since the run began,
-resumed segments included), then the learner's PPO metrics (empty for other roles).
+``metrics.csv`` has one row per update, condition, seed and agent. Columns: ``update``,
+``episodes`` and ``env_steps`` (cumulative, per run), ``condition``, ``seed``, ``agent``,
+``role``, ``return`` (mean episode return of that agent over the update's episodes it took
+part in; empty if none), ``present`` (share of the update's episodes it took part in),
+``presence`` and ``penalty`` (the schedules' values in force), ``episode_length``, ``sps``
+(env steps per second of all runs over the chunk that produced the row), ``wall_s`` (seconds
+since the run began, resumed segments included), then the learner's PPO metrics (empty for
+other roles).
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ import numpy as np
 
 from sociajax.training.trainer import PPO_METRICS
 
-COLUMNS = ("update", "env_steps", "seed", "agent", "role", "return", "episode_length", "sps", "wall_s") + PPO_METRICS
+COLUMNS = (
+    "update", "episodes", "env_steps", "condition", "seed", "agent", "role", "return", "present", "presence",
+    "penalty", "episode_length", "sps", "wall_s",
+) + PPO_METRICS
+
+
+def _number(value: float) -> Any:
+    return "" if not np.isfinite(value) else float(value)
 
 
 def chunk_rows(
@@ -30,22 +40,31 @@ def chunk_rows(
     seeds: np.ndarray,
     sps: float,
     wall_s: float,
+    conditions: Optional[list[str]] = None,
+    episodes_per_update: int = 0,
 ) -> list[dict[str, Any]]:
-    """Rows of one chunk's metrics ([S, U, ...] arrays) in :data:`COLUMNS` order."""
-    returns = metrics["return"]  # [S, U, A]
-    num_seeds, num_updates, num_agents = returns.shape
+    """Rows of one chunk's metrics ([R, U, ...] arrays over runs) in :data:`COLUMNS` order;
+    ``seeds`` and ``conditions`` name each run."""
+    returns = metrics["return"]  # [R, U, A]
+    num_runs, num_updates, num_agents = returns.shape
+    conditions = conditions or ["base"] * num_runs
     steps = env_steps_before[:, None] + np.cumsum(metrics["env_steps"].astype(np.int64), 1)
     rows = []
     for u in range(num_updates):
-        for s in range(num_seeds):
+        for s in range(num_runs):
             for a in range(num_agents):
                 row = {
                     "update": first_update + u + 1,
+                    "episodes": (first_update + u + 1) * episodes_per_update,
                     "env_steps": int(steps[s, u]),
+                    "condition": conditions[s],
                     "seed": int(seeds[s]),
                     "agent": a,
                     "role": roles[a],
-                    "return": float(returns[s, u, a]),
+                    "return": _number(returns[s, u, a]),
+                    "present": float(metrics["present"][s, u, a]),
+                    "presence": float(metrics["presence"][s, u, a]),
+                    "penalty": _number(metrics["penalty"][s, u]),
                     "episode_length": float(metrics["episode_length"][s, u]),
                     "sps": round(sps, 1),
                     "wall_s": round(wall_s, 3),
@@ -107,15 +126,16 @@ class TensorBoard:
         self.writer = SummaryWriter(str(log_dir))
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        by_key: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        by_key: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
         for row in rows:
-            by_key.setdefault((row["update"], row["agent"]), []).append(row)
-        for (_, agent), group in sorted(by_key.items()):
+            by_key.setdefault((row["update"], row["condition"], row["agent"]), []).append(row)
+        for (_, condition, agent), group in sorted(by_key.items()):
             step = int(np.mean([r["env_steps"] for r in group]))
+            prefix = f"agent{agent}" if condition == "base" else f"{condition}/agent{agent}"
             for name in ("return",) + PPO_METRICS:
                 values = [r[name] for r in group if r[name] != ""]
                 if values:
-                    self.writer.add_scalar(f"agent{agent}/{name}", float(np.mean(values)), step)
+                    self.writer.add_scalar(f"{prefix}/{name}", float(np.mean(values)), step)
         self.writer.flush()
 
     def close(self) -> None:

@@ -2,9 +2,11 @@
 
 Every agent with a network (learner or frozen) uses the same :class:`SocialNet` structure,
 so their parameters stack on a leading agent axis and act with one ``vmap``. Learners also
-carry optax states (stacked the same way) and their own learning rate and auxiliary
-coefficient as *data*: one compiled update serves novices (1e-4), experts (1e-5) and
-learners without the auxiliary loss (coefficient 0). Scripted agents act from the env state.
+carry Adam's moments (stacked the same way); their learning rates, coefficients and
+objectives are data (``agents.ppo.LearnerData``, built per run by
+:mod:`sociajax.training.conditions`): one compiled update serves novices (1e-4), experts
+(1e-5), learners without the auxiliary loss and imitation learners. Scripted agents act from
+the env state.
 
 Stack order: learners first (in agent order), then frozen agents. ``learned_agents`` maps a
 stack position to its agent index in the env.
@@ -21,8 +23,8 @@ import jax.numpy as jnp
 from flax import struct
 from flax.training.train_state import TrainState
 
-from sociajax.agents.network import SocialNet, init_params
-from sociajax.agents.ppo import PPOConfig, make_optimizer, set_learning_rate
+from sociajax.agents.network import SocialNet, action_distribution, init_params
+from sociajax.agents.ppo import PPOConfig, make_optimizer
 from sociajax.agents.scripted import make_policy
 from sociajax.envs.core import EnvState
 from sociajax.training.config import AgentConfig, NetworkConfig
@@ -84,27 +86,20 @@ class Population:
     def scripted_policies(self) -> tuple[Any, ...]:
         return tuple(make_policy(self.agents[i].policy, self.agents[i].epsilon) for i in self.scripted_agents)
 
-    def learner_ppo_configs(self) -> PPOConfig:
-        """The PPO config with per-learner float fields stacked [L] (aux_coef 0 where a
-        learner has ``aux=False``), for ``vmap(ppo_update)``. Its ``lr`` is informational:
-        the update reads each learner's rate from its optimizer state."""
-        aux = jnp.asarray([self.ppo.aux_coef if self.agents[i].aux else 0.0 for i in self.learner_agents], jnp.float32)
-        lr = jnp.asarray([self.agents[i].lr for i in self.learner_agents], jnp.float32)
-        n = len(self.learner_agents)
-        stacked = jax.tree.map(lambda x: jnp.full((n,), x, jnp.float32), self.ppo)
-        return _with(stacked, aux_coef=aux, lr=lr)
-
     # ------------------------------------------------------------------ state
-    def init(self, key: jax.Array, loaded: Optional[dict[int, Any]] = None) -> PopulationState:
-        """Fresh parameters for every learned agent (``loaded[agent]`` replaces an agent's
-        initial params, e.g. a frozen expert from another run). Traceable (vmap over seeds)."""
+    def init(self, key: jax.Array, loaded: Optional[dict[int, tuple[Any, Any]]] = None) -> PopulationState:
+        """Fresh parameters for every learned agent; ``loaded[agent] = (params, use)`` replaces
+        an agent's initial params where ``use`` (a bool, traced: e.g. a frozen expert from
+        another run in some conditions only). Traceable (``lax.map`` over runs)."""
         loaded = loaded or {}
         keys = jax.random.split(key, max(self.n_agents, 1))
 
         def params_of(agent: int) -> Any:
-            if agent in loaded:
-                return loaded[agent]
-            return init_params(self.network, keys[agent])
+            fresh = init_params(self.network, keys[agent])
+            if agent not in loaded:
+                return fresh
+            params, use = loaded[agent]
+            return jax.tree.map(lambda p, f: jnp.where(use, p, f), params, fresh)
 
         def stack(agents: Sequence[int]) -> Any:
             return jax.tree.map(lambda *xs: jnp.stack(xs), *[params_of(a) for a in agents])
@@ -114,8 +109,6 @@ class Population:
         learners = jax.vmap(lambda p: TrainState.create(apply_fn=self.network.apply, params=p, tx=tx))(
             learner_params
         )
-        lrs = jnp.asarray([self.agents[i].lr for i in self.learner_agents], jnp.float32)
-        learners = learners.replace(opt_state=set_learning_rate(learners.opt_state, lrs))
         frozen = stack(self.frozen_agents) if self.frozen_agents else None
         return PopulationState(learners=learners, frozen_params=frozen)
 
@@ -163,12 +156,9 @@ class Population:
                 return self.network.apply({"params": p}, c, o, starts, method=SocialNet.step)
 
             carry, logits, value, _ = jax.vmap(one)(params, carry, learned_obs)
-            logits = logits.astype(jnp.float32)
-            if greedy:
-                chosen = jnp.argmax(logits, -1)
-            else:
-                chosen = jax.random.categorical(key_net, logits)
-            log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), chosen[..., None], -1)[..., 0]
+            pi = action_distribution(logits)
+            chosen = pi.mode() if greedy else pi.sample(seed=key_net)
+            log_prob = pi.log_prob(chosen)
             actions = actions.at[:, learned].set(chosen.T.astype(jnp.int32))
             extras = {"log_prob": log_prob, "value": value}
         new_memories = []
@@ -179,10 +169,3 @@ class Population:
             new_memories.append(memory)
         return actions, carry, tuple(new_memories), extras
 
-
-def _with(config: PPOConfig, **changes: Any) -> PPOConfig:
-    """``config`` with some leaves replaced, skipping validation (the values are arrays)."""
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(config)
-    names = [path[-1].name for path, _ in leaves]
-    values = [changes.get(name, leaf) for name, (_, leaf) in zip(names, leaves)]
-    return jax.tree_util.tree_unflatten(treedef, values)

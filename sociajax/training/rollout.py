@@ -6,9 +6,12 @@ env whose episode ended keeps stepping, but its later steps are masked (``valid`
 reward 0), so every env contributes exactly one episode, as in the paper's "128 episodes per
 update". No ``lax.cond`` sits in the loop, so nothing turns into a both-branches ``select``
 when seeds are vmapped. Agents that reached their goal in Four Rooms / Maze stop acting: that
-step is their ``done`` and their later steps are masked too. ``starts`` is True only at step 0
-(no episode begins inside a rollout), and ``obs[t + 1]`` after a done is the episode's real
-last view, not a reset's.
+step is their ``done`` and their later steps are masked too, as are all steps of an agent
+absent from the episode (``EnvState.present``). ``starts`` is True only at step 0 (no episode
+begins inside a rollout), and ``obs[t + 1]`` after a done is the episode's real last view,
+not a reset's. A learner's rollout holds the views, actions, rewards and masks of its *data
+agent*: itself, or for an imitation learner the agent it clones (whose views are rendered
+anyway); its log-probabilities and values are always its own.
 """
 
 from __future__ import annotations
@@ -31,11 +34,19 @@ ROLLOUT_AXES = Rollout(
 
 @struct.dataclass
 class EpisodeStats:
-    """Per env of one rollout: ``returns`` f32 [B, A] (summed over the episode) and
-    ``lengths`` int32 [B] (env steps until the episode ended)."""
+    """Per env of one rollout: ``returns`` f32 [B, A] (summed over the episode),
+    ``lengths`` int32 [B] (env steps until the episode ended) and ``present`` bool [B, A]
+    (the agent took part in the episode)."""
 
     returns: jax.Array
     lengths: jax.Array
+    present: jax.Array
+
+    def mean_returns(self) -> jax.Array:
+        """f32 [A]: each agent's mean return over the episodes it took part in (NaN: none)."""
+        count = jnp.sum(self.present, 0)
+        total = jnp.sum(jnp.where(self.present, self.returns, 0.0), 0)
+        return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
 def collect(
@@ -47,13 +58,18 @@ def collect(
     num_envs: int,
     num_steps: int,
     greedy: bool = False,
+    data_agents: Any = None,
 ) -> tuple[Rollout, EpisodeStats]:
     """One batch of whole episodes: the learners' :class:`Rollout` stacked on axis 1 of its
     time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats.
 
     ``params``: the learned agents' stacked params (``population.acting_params(state)``);
-    ``greedy`` takes the most likely action instead of sampling (evaluation)."""
-    learners = jnp.asarray(population.learner_agents, jnp.int32)
+    ``greedy`` takes the most likely action instead of sampling (evaluation);
+    ``data_agents`` int [L] (may be traced; default: the learners themselves) whose
+    experience fills each learner's rollout."""
+    if data_agents is None:
+        data_agents = population.learner_agents
+    learners = jnp.asarray(data_agents, jnp.int32)
     n_learners = len(population.learner_agents)
     key_reset, key_run = jax.random.split(key)
     env_state = jax.vmap(env.reset_state, in_axes=(0, None))(jax.random.split(key_reset, num_envs), env_params)
@@ -63,7 +79,7 @@ def collect(
     def body(carry, t):
         env_state, obs, rnn, memories, finished, starts, totals, lengths = carry
         active = ~finished
-        acting = active[:, None] & ~env_state.agent_done  # [B, A]
+        acting = active[:, None] & ~env_state.agent_done & env_state.present  # [B, A]
         actions, rnn, memories, extras = population.act(
             jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state, greedy
         )
@@ -118,4 +134,4 @@ def collect(
         init_carry=jax.tree.map(lambda c: c[:n_learners], population.initial_carry(num_envs)),
         valid=out["valid"],
     )
-    return rollout, EpisodeStats(returns=totals, lengths=lengths)
+    return rollout, EpisodeStats(returns=totals, lengths=lengths, present=env_state.present)

@@ -42,7 +42,7 @@ class RunResult:
     wall_s: float
     compile_s: float
     interrupted: bool
-    final_return: list[float]  # per agent: mean over seeds of the last update's return
+    final_return: dict[str, list[float]]  # per condition, per agent: mean over seeds of the last update's return
 
 
 class StopRequest:
@@ -95,12 +95,42 @@ def _check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
         )
 
 
-def _loaded_params(config: TrainConfig) -> dict[int, Any]:
-    return {
-        i: load_agent_params(a.load_from, a.load_agent, a.load_seed)
-        for i, a in enumerate(config.agents)
-        if a.load_from
-    }
+def loaded_params(trainer: Trainer) -> dict[int, tuple[Any, np.ndarray]]:
+    """``{agent: (params [R, ...], use bool [R])}`` for the agents some condition loads
+    (``load_from``): run ``r`` gets seed ``load_seed`` of that run, or with ``load_seed``
+    None its own seed index (seed-matched), at checkpoint ``load_update`` (None: the last)."""
+    from sociajax.training.conditions import condition_configs
+
+    config = trainer.config
+    conditions = condition_configs(config)
+    cache: dict[tuple, Any] = {}
+    out: dict[int, tuple[Any, np.ndarray]] = {}
+    for agent in range(len(config.agents)):
+        if not any(c.agents[agent].load_from for _, c in conditions):
+            continue
+        per_run, use = [], []
+        for _, condition in conditions:
+            spec = condition.agents[agent]
+            for seed_index in range(config.num_seeds):
+                if not spec.load_from:
+                    per_run.append(None)
+                    use.append(False)
+                    continue
+                source = (spec.load_from, spec.load_agent, seed_index if spec.load_seed is None else spec.load_seed,
+                          spec.load_update)
+                if source not in cache:
+                    try:
+                        cache[source] = load_agent_params(source[0], source[1], source[2], source[3])
+                    except ValueError as err:
+                        hint = " (seed-matched: set a fixed agents.N.load_seed)" if spec.load_seed is None else ""
+                        raise ValueError(f"agents.{agent}.load_from={spec.load_from!r}: {err}{hint}") from None
+                per_run.append(cache[source])
+                use.append(True)
+        template = next(p for p in per_run if p is not None)
+        per_run = [template if p is None else p for p in per_run]
+        stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *per_run)
+        out[agent] = (stacked, np.asarray(use))
+    return out
 
 
 def _progress(trainer: Trainer, initial: int, enabled: bool):
@@ -154,7 +184,8 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     trainer = make_train(config)
     population = trainer.population
     roles = tuple(a.role for a in config.agents)
-    seeds = np.arange(config.num_seeds) + config.seed
+    seeds = trainer.run_seeds()
+    run_conditions = trainer.run_conditions()
     checkpointer = Checkpointer(run_dir, keep=config.keep_checkpoints)
     latest = checkpointer.latest() if resume else None
     if latest is not None:
@@ -164,8 +195,8 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
             raise ValueError(f"checkpoint at update {done} is not at a chunk boundary of {trainer.updates_per_chunk}")
         csv_log = MetricsCSV(run_dir / "metrics.csv", keep_through_update=done)
     else:
-        state = trainer.place(trainer.init(trainer.seed_keys(), _loaded_params(config)))
-        done, env_steps, wall_before = 0, np.zeros(config.num_seeds, np.int64), 0.0
+        state = trainer.place(trainer.init(trainer.seed_keys(), loaded_params(trainer)))
+        done, env_steps, wall_before = 0, np.zeros(trainer.num_runs, np.int64), 0.0
         csv_log = MetricsCSV(run_dir / "metrics.csv")
     board = TensorBoard(run_dir / "tensorboard") if config.tensorboard else None
 
@@ -174,7 +205,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     chunk = trainer.compiled_chunk(state)
     compile_s = time.perf_counter() - compile_start
     bar = _progress(trainer, done, config.progress)
-    last_returns = np.full(len(config.agents), np.nan)
+    last_returns = np.full((trainer.num_runs, len(config.agents)), np.nan)
     interrupted = False
 
     def save() -> None:
@@ -193,18 +224,18 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
                 sps = float(steps.sum()) / max(seconds, 1e-9)
                 rows = chunk_rows(
                     metrics, roles, population.learner_agents, done, env_steps, seeds, sps,
-                    wall_before + time.perf_counter() - start,
+                    wall_before + time.perf_counter() - start, run_conditions, config.ppo.num_envs,
                 )
                 csv_log.append(rows)
                 if board is not None:
                     board.write(rows)
                 done += trainer.updates_per_chunk
                 env_steps = env_steps + steps.sum(1)
-                last_returns = metrics["return"][:, -1].mean(0)
+                last_returns = metrics["return"][:, -1]  # [R, A]
                 if bar is not None:
                     bar.update(trainer.updates_per_chunk)
                     bar.set_postfix_str(
-                        f"env-steps/s {sps:,.0f} | return " + " ".join(f"{r:+.2f}" for r in last_returns)
+                        f"env-steps/s {sps:,.0f} | return " + " ".join(f"{r:+.2f}" for r in _nanmean(last_returns))
                     )
                 last = index == trainer.num_chunks - 1
                 if last or stop or (index + 1) % config.checkpoint_every == 0:
@@ -234,5 +265,14 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         wall_s=wall_before + time.perf_counter() - start,
         compile_s=compile_s,
         interrupted=interrupted,
-        final_return=[float(r) for r in last_returns],
+        final_return={
+            name: [float(r) for r in _nanmean(last_returns[i * config.num_seeds : (i + 1) * config.num_seeds])]
+            for i, name in enumerate(trainer.conditions)
+        },
     )
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean over runs ignoring NaN (an agent absent from a run's last update), NaN if all are."""
+    count = np.sum(~np.isnan(values), 0)
+    return np.where(count > 0, np.nansum(values, 0) / np.maximum(count, 1), np.nan)

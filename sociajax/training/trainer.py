@@ -2,17 +2,24 @@
 
 The returned :class:`Trainer` holds pure functions:
 
-* ``init(keys [S, 2]) -> RunState [S]`` — fresh populations, one per seed;
-* ``chunk(state) -> (state, metrics)`` — ``updates_per_chunk`` updates of every seed in
-  one compiled call: a ``lax.scan`` over updates of a ``vmap`` over seeds, each update =
+* ``init(keys [R, 2]) -> RunState [R]`` — fresh populations, one per run;
+* ``chunk(state) -> (state, metrics)`` — ``updates_per_chunk`` updates of every run in
+  one compiled call: a ``lax.scan`` over updates of a ``vmap`` over runs, each update =
   collect whole episodes (:mod:`sociajax.training.rollout`) + one PPO update per learner
-  (``vmap`` over the learner axis, per-learner lr and aux coefficient as data).
+  (``vmap`` over the learner axis).
 
-Update ``u`` of a seed draws its randomness from ``fold_in(seed_key, u)``, so the numbers
-do not depend on how updates are grouped into chunks or where a run was resumed. With
-several devices the seed axis is sharded over them (``jax.sharding``); the program is the
-same, XLA partitions it. The host loop (logging, checkpoints, signals) lives in
-:mod:`sociajax.training.run`.
+A run is one condition and one seed (:mod:`sociajax.training.conditions`): run ``r`` is
+condition ``r // num_seeds``, seed ``seed + r % num_seeds``; without conditions, runs are
+seeds. Everything in which runs differ is data carried in ``RunState.data`` (learning rates,
+coefficients, objectives, penalty and presence schedules, evaluated at the episodes trained
+before each update), so the program depends only on the static part of the config
+(``conditions.static_config``): configs that differ only in data share one compiled program.
+
+Update ``u`` of a run draws its randomness from ``fold_in(seed_key, u)``, so the numbers
+do not depend on how updates are grouped into chunks, where a run was resumed, or which
+other conditions share the program. With several devices the run axis is sharded over them
+(``jax.sharding``); the program is the same, XLA partitions it. The host loop (logging,
+checkpoints, signals) lives in :mod:`sociajax.training.run`.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from sociajax.agents.ppo import ppo_update
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
+from sociajax.training.conditions import RunData, condition_names, runs_data, static_config
 from sociajax.training.config import TrainConfig, env_overrides, rollout_length
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import ROLLOUT_AXES, collect
@@ -39,20 +47,23 @@ _COMPILED: dict[tuple, Any] = {}  # see Trainer.compiled_chunk
 
 # PPO metrics reported per learner and update (means over the minibatch steps taken).
 PPO_METRICS = (
-    "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "approx_kl_final", "num_steps", "reverted"
+    "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "bc_loss", "approx_kl_final", "num_steps",
+    "reverted",
 )
 
 
 @struct.dataclass
 class RunState:
-    """Everything a seed carries between updates (all of it is checkpointed).
+    """Everything a run carries between updates (all of it is checkpointed).
 
-    population: learners' train states and frozen params; key: the seed's base key
-    (uint32 [2]); update: updates done (int32)."""
+    population: learners' train states and frozen params; key: the run's base key
+    (uint32 [2], its seed's); update: updates done (int32); data: the run's
+    :class:`~sociajax.training.conditions.RunData`."""
 
     population: PopulationState
     key: jax.Array
     update: jax.Array
+    data: RunData
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +72,7 @@ class Trainer:
 
     config: TrainConfig
     env: MultiAgentGridEnv
-    env_params: EnvParams
+    env_params: EnvParams  # the world's params without the runs' schedules (penalty, presence)
     population: Population
     rollout_steps: int  # steps scanned per update (episode padded to segment_len)
     episode_steps: int  # the env's time limit
@@ -70,20 +81,40 @@ class Trainer:
     init: Callable[..., RunState]
     chunk: Callable[[RunState], tuple[RunState, dict[str, jax.Array]]]
     sharding: Optional[NamedSharding]
+    conditions: tuple[str, ...]  # condition names, in run order
+    run_data: RunData  # NumPy [R]
 
     @property
     def num_updates(self) -> int:
         return self.num_chunks * self.updates_per_chunk
 
     @property
+    def num_runs(self) -> int:
+        """Conditions x seeds."""
+        return len(self.conditions) * self.config.num_seeds
+
+    @property
     def env_steps_per_update(self) -> int:
-        """Env steps one update budgets per seed (``num_envs`` episodes at the time limit)."""
+        """Env steps one update budgets per run (``num_envs`` episodes at the time limit)."""
         return self.config.ppo.num_envs * self.episode_steps
 
+    def run_seeds(self) -> np.ndarray:
+        """int [R]: each run's seed (``seed + r % num_seeds``)."""
+        return self.config.seed + np.arange(self.num_runs) % self.config.num_seeds
+
+    def run_conditions(self) -> list[str]:
+        """Each run's condition name [R]."""
+        return [self.conditions[r // self.config.num_seeds] for r in range(self.num_runs)]
+
     def seed_keys(self) -> jax.Array:
-        """uint32 [S, 2]: seed ``i`` of a sweep is the run with ``seed + i``."""
-        seeds = np.arange(self.config.num_seeds) + self.config.seed
-        return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+        """uint32 [R, 2]: run ``r`` draws from ``PRNGKey(seed + r % num_seeds)``, so seed ``i``
+        of a sweep is the run with ``seed + i`` alone, in every condition."""
+        return jnp.stack([jax.random.PRNGKey(int(s)) for s in self.run_seeds()])
+
+    def env_params_at(self, data: RunData, episodes: jax.Array) -> EnvParams:
+        """The world's params of a run after ``episodes`` episodes: its penalty and presence
+        schedules in force (traceable)."""
+        return schedule_env_params(self.env_params, data, episodes)
 
     def compiled_chunk(self, state: RunState) -> Callable[[RunState], tuple[RunState, dict[str, jax.Array]]]:
         """``chunk`` compiled ahead of time for ``state``'s shapes and placement, shared by
@@ -97,14 +128,29 @@ class Trainer:
 
     @property
     def program_key(self) -> tuple:
-        config = self.config
-        return (config.env, config.agents, config.ppo, config.num_seeds, self.updates_per_chunk, self.rollout_steps)
+        """What the compiled program depends on: the static config (data fields at their
+        defaults; run length, logging and folder left out), the number of runs and
+        schedule stages; the rest of the state's shapes are in ``compiled_chunk``'s key."""
+        static = dataclasses.replace(
+            static_config(self.config), total_env_steps=1, seed=0, run_dir="-", checkpoint_every=1,
+            keep_checkpoints=1, tensorboard=False, baseline_episodes=0, progress=False,
+        )
+        return (static, self.num_runs, self.updates_per_chunk, self.rollout_steps)
 
     def place(self, tree: Any) -> Any:
         """Put a seed-stacked pytree on the devices (sharded along seeds when several)."""
         if self.sharding is None:
             return tree
         return jax.device_put(tree, self.sharding)
+
+
+def schedule_env_params(env_params: EnvParams, data: RunData, episodes: jax.Array) -> EnvParams:
+    """``env_params`` with a run's penalty (worlds that have one) and presence in force after
+    ``episodes`` episodes."""
+    changes = {"presence": data.presence.at(episodes)}
+    if hasattr(env_params, "penalty"):
+        changes["penalty"] = data.penalty.at(episodes)
+    return env_params.replace(**changes)
 
 
 def _update(
@@ -114,46 +160,57 @@ def _update(
     rollout_steps: int,
     state: RunState,
 ) -> tuple[RunState, dict[str, jax.Array]]:
-    """One update of one seed: collect episodes, update every learner."""
+    """One update of one run: collect episodes under the run's schedules, update every
+    learner with the run's data."""
     config = population.ppo
     key = jax.random.fold_in(state.key, state.update)
     key_rollout, key_ppo = jax.random.split(key)
+    episodes = state.update * config.num_envs
+    params = schedule_env_params(env_params, state.data, episodes)
     rollout, stats = collect(
-        population, env, env_params, population.acting_params(state.population), key_rollout,
-        config.num_envs, rollout_steps,
+        population, env, params, population.acting_params(state.population), key_rollout,
+        config.num_envs, rollout_steps, data_agents=state.data.data_agents,
     )
     n_learners = len(population.learner_agents)
-    update = jax.vmap(ppo_update, in_axes=(0, ROLLOUT_AXES, 0, 0))
+    update = jax.vmap(lambda *args: ppo_update(*args[:3], config, args[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))
     learners, ppo_metrics = update(
-        state.population.learners, rollout, jax.random.split(key_ppo, n_learners), population.learner_ppo_configs()
+        state.population.learners, rollout, jax.random.split(key_ppo, n_learners), state.data.learners
     )
     metrics = {
-        "return": jnp.mean(stats.returns, 0),  # [A]
+        "return": stats.mean_returns(),  # [A], over the episodes each agent took part in
+        "present": jnp.mean(stats.present.astype(jnp.float32), 0),  # [A]
+        "presence": params.presence,  # [A], in force
+        "penalty": getattr(params, "penalty", jnp.full((), jnp.nan)).astype(jnp.float32),
         "env_steps": jnp.sum(stats.lengths),
         "episode_length": jnp.mean(stats.lengths.astype(jnp.float32)),
     }
     metrics.update({k: ppo_metrics[k].astype(jnp.float32) for k in PPO_METRICS})  # [L]
-    new_state = RunState(
-        population=state.population.replace(learners=learners), key=state.key, update=state.update + 1
-    )
+    new_state = state.replace(population=state.population.replace(learners=learners), update=state.update + 1)
     return new_state, metrics
 
 
-def _seed_sharding(num_seeds: int) -> Optional[NamedSharding]:
-    """Shard seeds over as many devices as divide the seed count (None: one device)."""
+def _run_sharding(num_runs: int) -> Optional[NamedSharding]:
+    """Shard runs over as many devices as divide the run count (None: one device)."""
     devices = jax.devices()
-    count = math.gcd(num_seeds, len(devices))
+    count = math.gcd(num_runs, len(devices))
     if count <= 1:
         return None
-    return NamedSharding(Mesh(np.asarray(devices[:count]), ("seed",)), PartitionSpec("seed"))
+    return NamedSharding(Mesh(np.asarray(devices[:count]), ("run",)), PartitionSpec("run"))
 
 
 @functools.lru_cache(maxsize=8)
 def make_train(config: TrainConfig) -> Trainer:
     """Build (not yet compile) the training program of ``config``; cached per config, so a
-    second call — e.g. on ``--resume`` in the same process — reuses the compiled code."""
-    env, env_params = make(config.env.env_id, **env_overrides(config))
-    population = Population(config.agents, config.ppo, config.network)
+    second call — e.g. on ``--resume`` in the same process — reuses the compiled code.
+
+    The program is built from ``static_config(config)`` alone, so no data value can be
+    baked into it; the data of every run (``runs_data``) enters through ``RunState.data``."""
+    static = static_config(config)
+    env, env_params = make(static.env.env_id, **env_overrides(static))
+    population = Population(static.agents, static.ppo, static.network)
+    default_penalty = float(env_params.penalty) if hasattr(env_params, "penalty") else None
+    run_data = runs_data(config, default_penalty)
+    names = tuple(condition_names(config))
     steps = rollout_length(config)
     episode_steps = int(env_params.max_steps)
     per_update = config.ppo.num_envs * episode_steps
@@ -161,22 +218,25 @@ def make_train(config: TrainConfig) -> Trainer:
     per_chunk = config.updates_per_chunk  # not capped: a resumed run must keep the same program
     num_chunks = -(-num_updates // per_chunk)
 
-    def init_one(key: jax.Array, loaded: dict[int, Any]) -> RunState:
+    def init_one(key: jax.Array, data: RunData, loaded: dict[int, tuple[Any, Any]]) -> RunState:
         key_init, key_run = jax.random.split(key)
         return RunState(
-            population=population.init(key_init, loaded), key=key_run, update=jnp.zeros((), jnp.int32)
+            population=population.init(key_init, loaded), key=key_run, update=jnp.zeros((), jnp.int32), data=data
         )
 
-    # Seeds are initialised one after another (``lax.map``), not batched with ``vmap``: the
+    # Runs are initialised one after another (``lax.map``), not batched with ``vmap``: the
     # orthogonal initialisers call QR, and on XLA's CPU backend a program holding several
     # *batched* QR calls sometimes never finishes (12 of 22 runs of a 4-seed init on 2 cores;
     # the same QRs unbatched never hung). Init runs once per run, so the loop costs nothing.
-    init_all = jax.jit(lambda keys, loaded: jax.lax.map(lambda key: init_one(key, loaded), keys))
+    init_all = jax.jit(
+        lambda keys, data, loaded: jax.lax.map(lambda args: init_one(*args), (keys, data, loaded))
+    )
 
-    def init(keys: jax.Array, loaded: Optional[dict[int, Any]] = None) -> RunState:
-        """keys uint32 [S, 2]; ``loaded[agent]`` params (shared by all seeds) replace an
-        agent's initial params."""
-        return init_all(keys, loaded or {})
+    def init(keys: jax.Array, loaded: Optional[dict[int, tuple[Any, Any]]] = None) -> RunState:
+        """keys uint32 [R, 2]; ``loaded[agent] = (params [R, ...], use bool [R])`` replaces
+        an agent's initial params in the runs where ``use`` (``run.loaded_params`` builds it
+        from the config's ``load_from`` fields)."""
+        return init_all(keys, run_data, loaded or {})
 
     update = functools.partial(_update, population, env, env_params, steps)
 
@@ -199,5 +259,7 @@ def make_train(config: TrainConfig) -> Trainer:
         num_chunks=num_chunks,
         init=init,
         chunk=chunk,
-        sharding=_seed_sharding(config.num_seeds),
+        sharding=_run_sharding(len(names) * config.num_seeds),
+        conditions=names,
+        run_data=run_data,
     )

@@ -50,9 +50,10 @@ def plot_learning_curves(
     smooth: int = 5,
     references: Optional[dict[str, float]] = None,
 ) -> str:
-    """Episode return against env steps, one line per agent (mean over seeds, 95% CI band
-    across seeds), moving-average smoothed over ``smooth`` updates; ``references`` draws
-    labelled horizontal lines (e.g. a random policy's return). Returns the PNG path."""
+    """Episode return against env steps, one line per condition and agent (mean over seeds,
+    95% CI band across seeds), moving-average smoothed over ``smooth`` updates;
+    ``references`` draws labelled horizontal lines (e.g. a random policy's return). Updates
+    where an agent took part in no episode are gaps. Returns the PNG path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,22 +64,28 @@ def plot_learning_curves(
     rows = read_metrics(metrics_csv)
     if not rows:
         raise ValueError(f"{metrics_csv} has no rows to plot")
-    series: dict[tuple[int, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    series: dict[tuple[str, int, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     steps: dict[int, list[int]] = defaultdict(list)
     for row in rows:
         update, seed, agent = int(row["update"]), int(row["seed"]), int(row["agent"])
-        series[(agent, row["role"])][seed][update] = float(row["return"])
+        condition = row.get("condition") or "base"
+        value = float(row["return"]) if row["return"] not in ("", None) else np.nan
+        series[(condition, agent, row["role"])][seed][update] = value
         if agent == 0:
             steps[update].append(int(row["env_steps"]))
     updates = sorted(steps)
     x = np.array([np.mean(steps[u]) for u in updates])
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for (agent, role), by_seed in sorted(series.items()):
+    conditions = {c for c, _, _ in series}
+    for (condition, agent, role), by_seed in sorted(series.items()):
         seeds = sorted(by_seed)
         y = np.array([[by_seed[s].get(u, np.nan) for u in updates] for s in seeds])
+        if np.isnan(y).all():
+            continue  # never present
         y = _smooth(y, smooth)
         mean, half = mean_ci(y, 0)
-        (line,) = ax.plot(x, mean, label=f"agent {agent} ({role})")
+        label = f"agent {agent} ({role})" if conditions == {"base"} else f"{condition}: agent {agent} ({role})"
+        (line,) = ax.plot(x, mean, label=label)
         if len(seeds) > 1:
             ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
     for label, value in (references or {}).items():

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sociajax.agents.network import OBS_SHAPE, SocialNet, UnrollOutput, frame_abs_error
 from sociajax.agents.ppo import (
+    LearnerData,
     Minibatch,
     PPOConfig,
     Rollout,
@@ -23,7 +24,6 @@ from sociajax.agents.ppo import (
     ppo_loss,
     ppo_update,
     recompute_targets,
-    set_learning_rate,
 )
 
 T, B = 32, 4  # rollout: 2 segments of 16 per env, 8 segments in all
@@ -79,7 +79,7 @@ def loss_reference(logits, values, aux, batch, cfg):
         "approx_kl": ((ratio - 1) - np.log(ratio))[valid].mean(),
         "clip_frac": (np.abs(ratio - 1) > cfg.clip_eps)[valid].mean(),
     }
-    has_target = valid & ~np.asarray(batch.dones, bool)
+    has_target = valid & ~np.asarray(batch.next_starts, bool)
     if aux is None:
         out["aux_loss"] = 0.0
     else:
@@ -203,7 +203,7 @@ def tiny_batch(seed: int = 0):
         obs=jnp.zeros((L_, M_) + OBS_SHAPE, jnp.uint8),
         next_obs=jnp.asarray(rng.integers(0, 256, (L_, M_) + OBS_SHAPE), jnp.uint8),
         starts=jnp.zeros((L_, M_), bool),
-        dones=jnp.asarray(dones),
+        next_starts=jnp.asarray(dones),
         valid=jnp.asarray(valid),
         actions=jnp.asarray(actions),
         # old log-probs far enough off that some ratios leave [1 - eps, 1 + eps]
@@ -215,7 +215,7 @@ def tiny_batch(seed: int = 0):
     return outputs, batch
 
 
-loss_fn = fast_jit(functools.partial(ppo_loss, apply_fn=fake_apply))  # config traced: one compile
+loss_fn = fast_jit(functools.partial(ppo_loss, apply_fn=fake_apply), static_argnames="config")
 
 
 @pytest.mark.parametrize("clip_value", [False, True])
@@ -239,12 +239,12 @@ def test_loss_without_decoder_has_no_aux_term() -> None:
     assert float(loss) == pytest.approx(ref["loss"], rel=1e-5, abs=1e-6)
 
 
-def test_aux_target_is_masked_at_episode_ends() -> None:
-    """At dones[t] the next obs is a new episode's first: its pixels must not matter."""
+def test_aux_target_is_masked_where_the_next_view_begins_another_episode() -> None:
+    """Where starts[t+1] the next obs is a new episode's first: its pixels must not matter."""
     outputs, batch = tiny_batch(2)
     base = loss_fn(outputs, batch=batch, config=CFG)
     noise = jnp.asarray(np.random.default_rng(3).integers(0, 256, batch.next_obs.shape), jnp.uint8)
-    done = batch.dones[..., None, None, None]
+    done = batch.next_starts[..., None, None, None]
     noisy_ends = batch.replace(next_obs=jnp.where(done, noise, batch.next_obs))
     at_ends = loss_fn(outputs, batch=noisy_ends, config=CFG)
     assert jax.tree.map(float, at_ends) == jax.tree.map(float, base)
@@ -273,6 +273,45 @@ def test_invalid_steps_do_not_count_but_episode_ends_do() -> None:
     # Entropy at a valid episode end (dones[1, 0]) counts.
     bumped = dict(outputs, logits=outputs["logits"].at[1, 0].set(jnp.zeros(7)))
     assert float(loss_fn(bumped, batch=batch, config=CFG)[1]["entropy"]) != float(base[1]["entropy"])
+
+
+def _data_loss(outputs, batch, data):
+    return fast_jit(lambda o, b, d: ppo_loss(o, fake_apply, b, CFG, d))(outputs, batch, data)
+
+
+def test_rec_loss_targets_the_current_view_and_pred_the_next() -> None:
+    """On a batch whose current and next views differ, PRED's aux loss is the error against
+    obs[t+1] (masked where starts[t+1]) and REC's against obs[t] (every valid step)."""
+    outputs, batch = tiny_batch(6)
+    rng = np.random.default_rng(7)
+    batch = batch.replace(obs=jnp.asarray(rng.integers(0, 256, batch.obs.shape), jnp.uint8))
+    f = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    valid, ends = np.asarray(batch.valid), np.asarray(batch.next_starts)
+    error = lambda target: np.abs(f(outputs["aux"]) - f(target) / 255).mean((-3, -2, -1))  # noqa: E731
+    pred = _data_loss(outputs, batch, LearnerData.of(CFG, aux_target="next"))[1]["aux_loss"]
+    rec = _data_loss(outputs, batch, LearnerData.of(CFG, aux_target="current"))[1]["aux_loss"]
+    assert float(pred) == pytest.approx(error(batch.next_obs)[valid & ~ends].mean(), rel=1e-5)
+    assert float(rec) == pytest.approx(error(batch.obs)[valid].mean(), rel=1e-5)
+    assert abs(float(pred) - float(rec)) > 1e-3  # the two targets really differ here
+
+
+def test_behaviour_cloning_loss_is_the_nll_of_the_actions_and_ignores_rewards() -> None:
+    outputs, batch = tiny_batch(8)
+    data = LearnerData.of(CFG, objective="bc")
+    loss, metrics = _data_loss(outputs, batch, data)
+    log_pi = np.asarray(jax.nn.log_softmax(outputs["logits"]), np.float64)
+    nll = -np.take_along_axis(log_pi, np.asarray(batch.actions)[..., None], -1)[..., 0]
+    expected = nll[np.asarray(batch.valid)].mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-5)  # no value, entropy or aux term
+    assert float(metrics["policy_loss"]) == pytest.approx(expected, rel=1e-5)
+    rng = np.random.default_rng(9)
+    other = batch.replace(
+        advantages=jnp.asarray(rng.normal(size=batch.advantages.shape) * 10, jnp.float32),
+        returns=jnp.asarray(rng.normal(size=batch.returns.shape) * 10, jnp.float32),
+        old_log_probs=jnp.asarray(rng.normal(size=batch.old_log_probs.shape) * 50, jnp.float32),
+    )
+    assert float(_data_loss(outputs, other, data)[0]) == float(loss)
+    assert float(_data_loss(outputs, other, LearnerData.of(CFG))[0]) != float(_data_loss(outputs, batch, LearnerData.of(CFG))[0])
 
 
 # ---------------------------------------------------------------------- rollouts
@@ -312,13 +351,18 @@ def rollout(train_state):
     )
 
 
-# Configs are traced arguments here: CFG and CFG_STOP share every compile. Forward-only
-# pieces skip XLA's slow optimisations (compiling dominates); the gradient steps do not
-# (unoptimised, their convolutions' backward passes run several times slower).
-_recompute = fast_jit(recompute_targets, static_argnames="apply_fn")
-_gather = fast_jit(gather_minibatch)
-_minibatch_update = jax.jit(minibatch_update)
-_vmapped_update = jax.jit(jax.vmap(ppo_update))
+# Configs are static, learner data traced: CFG and CFG_STOP differ only in data, so their
+# learners share every compile. Forward-only pieces skip XLA's slow optimisations
+# (compiling dominates); the gradient steps do not (unoptimised, their convolutions'
+# backward passes run several times slower).
+_recompute = fast_jit(recompute_targets, static_argnames=("apply_fn", "config"))
+_gather = fast_jit(gather_minibatch, static_argnames="config")
+_minibatch_update = jax.jit(minibatch_update, static_argnames="config")
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def _vmapped_update(states, rollouts, keys, data, config=CFG):
+    return jax.vmap(lambda s, r, k, d: ppo_update(s, r, k, config, d))(states, rollouts, keys, data)
 
 
 @fast_jit
@@ -363,8 +407,9 @@ def test_recomputed_states_and_advantages_equal_a_fresh_unroll(train_state, roll
     assert abs(float(adv.mean())) < 1e-5 and abs(float(adv.std()) - 1) < 1e-3
 
 
-def reference_update(state, rollout, key, cfg, recompute=True):
+def reference_update(state, rollout, key, cfg, recompute=True, lr=1e-3):
     """The paper's schedule written as a plain Python loop over the public pieces."""
+    data = LearnerData.of(cfg, lr=lr)
     initial = state
     targets = _recompute(state.params, state.apply_fn, rollout, cfg)
     n_seg = B * T // cfg.segment_len
@@ -376,7 +421,7 @@ def reference_update(state, rollout, key, cfg, recompute=True):
         segments = jax.random.choice(
             jax.random.fold_in(key, i), n_seg, (cfg.minibatch_segments,), replace=False
         )
-        new_state, metrics = _minibatch_update(state, _gather(rollout, targets, segments, cfg), cfg)
+        new_state, metrics = _minibatch_update(state, _gather(rollout, targets, segments, cfg), cfg, data)
         kl = float(metrics["approx_kl"])
         hard |= not kl <= cfg.hard_kl
         if not kl <= cfg.target_kl:
@@ -430,13 +475,11 @@ IDX = {name: i for i, name in enumerate(LEARNERS)}
 
 @pytest.fixture(scope="module")
 def learners(train_state, rollout):
-    """(inputs, outputs) of the vmapped update: inputs = (states, rollouts, keys, configs)."""
+    """(inputs, outputs) of the vmapped update: inputs = (states, rollouts, keys, data)."""
     n = len(LEARNERS)
     states = stack(*[train_state] * n)
-    lrs = np.array([lr for lr, _ in LEARNERS.values()], np.float32)
-    states = states.replace(opt_state=set_learning_rate(states.opt_state, lrs))
-    configs = stack(*[c for _, c in LEARNERS.values()])
-    inputs = (states, stack(*[rollout] * n), jax.random.split(jax.random.PRNGKey(5), n), configs)
+    data = stack(*[LearnerData.of(c, lr=lr) for lr, c in LEARNERS.values()])
+    inputs = (states, stack(*[rollout] * n), jax.random.split(jax.random.PRNGKey(5), n), data)
     return inputs, _vmapped_update(*inputs)
 
 
@@ -522,9 +565,9 @@ def test_scanned_minibatch_groups_equal_the_reference(train_state, rollout) -> N
     schedule: 5 minibatches, recompute every 2, so two scanned groups and one unrolled rest."""
     cfg = dataclasses.replace(CFG, num_minibatches=5, minibatch_loop="scan", max_grad_norm=math.inf)
     assert cfg.scans_minibatches()
-    state = train_state.replace(opt_state=set_learning_rate(train_state.opt_state, 1e-3))
+    state = train_state
     key = jax.random.PRNGKey(5)
-    new, metrics = jax.jit(ppo_update)(state, rollout, key, cfg)
+    new, metrics = jax.jit(ppo_update, static_argnames="config")(state, rollout, key, cfg, LearnerData.of(cfg, lr=1e-3))
     ref, taken, reverted = reference_update(state, rollout, key, cfg)
     assert int(metrics["num_steps"]) == taken == 5 and not reverted and not bool(metrics["reverted"])
     assert rel_diff(new.params, ref.params, state.params) < 1e-3
@@ -587,3 +630,27 @@ def test_rollout_that_does_not_fit_names_the_field(rollout, train_state) -> None
     short = rollout.replace(obs=rollout.obs[:T])
     with pytest.raises(ValueError, match="T\\+1"):
         ppo_update(train_state, short, jax.random.PRNGKey(0), CFG)
+
+
+def test_behaviour_cloning_fits_a_fixed_dataset(train_state, rollout) -> None:
+    """Repeated BC updates on one rollout (another agent's actions) lower its NLL, whatever
+    the rollout's log-probs say (no KL stop applies to a cloner)."""
+    cloned = rollout.replace(log_probs=jnp.full_like(rollout.log_probs, -30.0))
+    data = LearnerData.of(CFG, lr=3e-3, objective="bc")
+    update = jax.jit(lambda s, k: ppo_update(s, cloned, k, CFG, data))
+    state, first = update(train_state, jax.random.PRNGKey(0))
+    assert int(first["num_steps"]) == CFG.num_minibatches and not bool(first["reverted"])
+    for i in range(1, 6):
+        state, metrics = update(state, jax.random.PRNGKey(i))
+    assert float(metrics["bc_loss"]) < float(first["bc_loss"]) - 0.1
+
+
+def test_a_learner_without_valid_steps_does_not_change(train_state, rollout) -> None:
+    """An absent learner (no valid step) takes no step: params and Adam state unchanged."""
+    absent = rollout.replace(valid=jnp.zeros(rollout.actions.shape, bool))
+    new, metrics = jax.jit(lambda s: ppo_update(s, absent, jax.random.PRNGKey(0), CFG, LearnerData.of(CFG, lr=1e-3)))(
+        train_state
+    )
+    assert int(metrics["num_steps"]) == 0 and not bool(metrics["reverted"])
+    for x, y in zip(jax.tree.leaves(new), jax.tree.leaves(train_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from training_kit import NOVICE, ORACLE, tiny
 
-from sociajax.agents.ppo import ppo_update, set_learning_rate
+from sociajax.agents.ppo import LearnerData, ppo_update
 from sociajax.training import AgentConfig, NetworkConfig, make_train
 from sociajax.training.logging import COLUMNS, read_metrics
 from sociajax.training.rollout import collect
@@ -54,17 +54,20 @@ def test_vmapped_population_update_equals_per_learner_updates() -> None:
     keys = jax.random.split(jax.random.PRNGKey(4), 2)
     from sociajax.training.rollout import ROLLOUT_AXES
 
-    together, metrics = jax.jit(jax.vmap(ppo_update, in_axes=(0, ROLLOUT_AXES, 0, 0)))(
-        state.population.learners, rollout, keys, population.learner_ppo_configs()
-    )
+    together, metrics = jax.jit(
+        jax.vmap(lambda s, r, k, d: ppo_update(s, r, k, config.ppo, d), in_axes=(0, ROLLOUT_AXES, 0, 0))
+    )(state.population.learners, rollout, keys, state.data.learners)
     for k, agent in enumerate(population.learner_agents):
         own = jax.tree.map(lambda x: x[k], state.population.learners)
         own_rollout = jax.tree.map(lambda x: x[:, k], rollout).replace(
             init_carry=jax.tree.map(lambda c: c[k], rollout.init_carry)
         )
-        own_config = dataclasses.replace(config.ppo, aux_coef=config.ppo.aux_coef if agents[agent].aux else 0.0)
-        own = own.replace(opt_state=set_learning_rate(own.opt_state, agents[agent].lr))
-        alone, own_metrics = jax.jit(functools.partial(ppo_update, config=own_config))(own, own_rollout, keys[k])
+        own_data = LearnerData.of(
+            config.ppo, lr=agents[agent].lr, aux_coef=config.ppo.aux_coef if agents[agent].aux else 0.0
+        )
+        alone, own_metrics = jax.jit(functools.partial(ppo_update, config=config.ppo, data=own_data))(
+            own, own_rollout, keys[k]
+        )
         np.testing.assert_allclose(float(metrics["loss"][k]), float(own_metrics["loss"]), rtol=1e-5, atol=1e-6)
         for x, y in zip(jax.tree.leaves(alone.params), jax.tree.leaves(jax.tree.map(lambda p: p[k], together.params))):
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
@@ -120,9 +123,9 @@ def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
         agents=(NOVICE, AgentConfig(role="frozen", load_from=source.run_dir, load_agent=0)),
     )
     trainer = make_train(config)
-    from sociajax.training.run import _loaded_params
+    from sociajax.training.run import loaded_params
 
-    state = trainer.init(trainer.seed_keys(), _loaded_params(config))
+    state = trainer.init(trainer.seed_keys(), loaded_params(trainer))
     frozen_before = jax.tree.map(lambda x: x[0, 0], state.population.frozen_params)
     assert _leaves_equal(frozen_before, expert)
     learner_before = jax.tree.map(np.asarray, state.population.learners.params)
