@@ -198,6 +198,24 @@ def _run_sharding(num_runs: int) -> Optional[NamedSharding]:
     return NamedSharding(Mesh(np.asarray(devices[:count]), ("run",)), PartitionSpec("run"))
 
 
+@functools.lru_cache(maxsize=16)
+def _init_program(population: Population) -> Callable[..., RunState]:
+    """The jitted initialisation of runs of ``population`` (shared by every config with the
+    same static population, so runs that differ only in data compile it once)."""
+
+    def init_one(key: jax.Array, data: RunData, loaded: dict[int, tuple[Any, Any]]) -> RunState:
+        key_init, key_run = jax.random.split(key)
+        return RunState(
+            population=population.init(key_init, loaded), key=key_run, update=jnp.zeros((), jnp.int32), data=data
+        )
+
+    # Runs are initialised one after another (``lax.map``), not batched with ``vmap``: the
+    # orthogonal initialisers call QR, and on XLA's CPU backend a program holding several
+    # *batched* QR calls sometimes never finishes (12 of 22 runs of a 4-seed init on 2 cores;
+    # the same QRs unbatched never hung). Init runs once per run, so the loop costs nothing.
+    return jax.jit(lambda keys, data, loaded: jax.lax.map(lambda args: init_one(*args), (keys, data, loaded)))
+
+
 @functools.lru_cache(maxsize=8)
 def make_train(config: TrainConfig) -> Trainer:
     """Build (not yet compile) the training program of ``config``; cached per config, so a
@@ -218,19 +236,7 @@ def make_train(config: TrainConfig) -> Trainer:
     per_chunk = config.updates_per_chunk  # not capped: a resumed run must keep the same program
     num_chunks = -(-num_updates // per_chunk)
 
-    def init_one(key: jax.Array, data: RunData, loaded: dict[int, tuple[Any, Any]]) -> RunState:
-        key_init, key_run = jax.random.split(key)
-        return RunState(
-            population=population.init(key_init, loaded), key=key_run, update=jnp.zeros((), jnp.int32), data=data
-        )
-
-    # Runs are initialised one after another (``lax.map``), not batched with ``vmap``: the
-    # orthogonal initialisers call QR, and on XLA's CPU backend a program holding several
-    # *batched* QR calls sometimes never finishes (12 of 22 runs of a 4-seed init on 2 cores;
-    # the same QRs unbatched never hung). Init runs once per run, so the loop costs nothing.
-    init_all = jax.jit(
-        lambda keys, data, loaded: jax.lax.map(lambda args: init_one(*args), (keys, data, loaded))
-    )
+    init_all = _init_program(population)
 
     def init(keys: jax.Array, loaded: Optional[dict[int, tuple[Any, Any]]] = None) -> RunState:
         """keys uint32 [R, 2]; ``loaded[agent] = (params [R, ...], use bool [R])`` replaces
