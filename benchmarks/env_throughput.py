@@ -1,10 +1,13 @@
 """Environment throughput: sociajax beside peer gridworld libraries, in one run.
 
     python -m benchmarks.env_throughput [--num-envs 64 256 1024 4096 16384] [--num-steps 100]
+                                        [--occlusion original minigrid]
                                         [--peers xminigrid navix minigrid] [--out benchmarks/results]
 
 Random-action rollouts under ``jit`` + ``lax.scan``; observations are summed into a checksum so
-XLA cannot skip rendering them; compile time is reported apart from run time. Writes a JSON
+XLA cannot skip rendering them; compile time is reported apart from run time. Each sociajax
+env is timed under every line-of-sight rule given (the original's, the default, and
+MiniGrid's), so the two compare within one run on one machine. Writes a JSON
 record (with the machine) and a scaling plot to ``--out``. Peers need
 ``pip install -r benchmarks/requirements-peers.txt``; a peer that is not installed is listed
 as unavailable rather than failing the run.
@@ -22,6 +25,7 @@ from typing import Any
 import jax
 
 from sociajax.eval import rollout_throughput
+from sociajax.envs import rendering
 
 OURS = ("GoalCycle-3", "FourRooms", "Maze")
 
@@ -40,9 +44,12 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def bench_sociajax(env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv") -> dict[str, Any]:
-    record = rollout_throughput(env_id, num_envs, num_steps, batching=batched)
-    return {"library": "sociajax", **record, "notes": "egocentric RGB views with MiniGrid occlusion for every agent"}
+def bench_sociajax(
+    env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv", occlusion: str = "original"
+) -> dict[str, Any]:
+    record = rollout_throughput(env_id, num_envs, num_steps, batching=batched, occlusion=occlusion)
+    notes = f"egocentric RGB views with the {occlusion} line of sight for every agent"
+    return {"library": "sociajax", **record, "notes": notes}
 
 
 def bench_peers(names: list[str], num_envs: int, num_steps: int) -> list[dict[str, Any]]:
@@ -77,7 +84,7 @@ def plot(records: list[dict[str, Any]], path: str) -> None:
     for r in records:
         if "agent_steps_per_s" not in r:
             continue
-        label = f"{r['library']} {r.get('env', '')} {r.get('batching', '')}".strip()
+        label = f"{r['library']} {r.get('env', '')} {r.get('batching', '')} {r.get('occlusion', '')}".strip()
         series.setdefault(label, []).append((r["num_envs"], r["agent_steps_per_s"]))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, points in sorted(series.items()):
@@ -100,6 +107,9 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384])
     parser.add_argument("--num-steps", type=int, default=100)
     parser.add_argument("--envs", nargs="+", default=list(OURS))
+    parser.add_argument(
+        "--occlusion", nargs="+", default=["original", "minigrid"], help="line-of-sight rules to time (make's occlusion)"
+    )
     parser.add_argument("--vmap-baseline", action="store_true", help="also time jax.vmap(env.step)")
     parser.add_argument("--peers", nargs="*", default=["xminigrid", "navix", "minigrid"])
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
@@ -108,15 +118,24 @@ def main() -> None:
     for n in args.num_envs:
         if n < 1:
             raise ValueError(f"--num-envs values must be >= 1, got {n}")
+    for rule in args.occlusion:
+        if rule not in rendering.OCCLUSION_RULES:
+            raise ValueError(f"--occlusion values must be in {sorted(rendering.OCCLUSION_RULES)}, got {rule!r}")
 
     machine = machine_info()
     records: list[dict[str, Any]] = []
     print(f"machine: {machine}")
-    print(f"{'library':10s} {'env':14s} {'batching':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}")
+    print(
+        f"{'library':10s} {'env':14s} {'batching':8s} {'sight':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}"
+    )
     for num_envs in args.num_envs:
-        runs = [bench_sociajax(e, num_envs, args.num_steps) for e in args.envs]
+        runs = [bench_sociajax(e, num_envs, args.num_steps, occlusion=o) for e in args.envs for o in args.occlusion]
         if args.vmap_baseline:
-            runs += [bench_sociajax(e, num_envs, args.num_steps, batched="vmap") for e in args.envs]
+            runs += [
+                bench_sociajax(e, num_envs, args.num_steps, batched="vmap", occlusion=o)
+                for e in args.envs
+                for o in args.occlusion
+            ]
         runs += bench_peers(args.peers, num_envs, args.num_steps)
         for r in runs:
             r["machine"] = machine
@@ -125,7 +144,8 @@ def main() -> None:
                 print(f"{r.get('peer', r.get('library')):10s} unavailable: {r['unavailable']}")
                 continue
             print(
-                f"{r['library']:10s} {r.get('env', ''):14s} {r.get('batching', ''):8s} {r['num_envs']:6d} "
+                f"{r['library']:10s} {r.get('env', ''):14s} {r.get('batching', ''):8s} {r.get('occlusion', ''):8s} "
+                f"{r['num_envs']:6d} "
                 f"{r['agent_steps_per_s']:14,.0f} {r['compile_s']:9.1f}"
             )
     os.makedirs(args.out, exist_ok=True)

@@ -12,16 +12,24 @@ from sociajax.envs.registry import make
 from sociajax.envs.vector import VecEnv
 
 
-def rollout_throughput(env_id: str, num_envs: int, num_steps: int, batching: str = "VecEnv", seed: int = 0) -> dict[str, Any]:
+def rollout_throughput(
+    env_id: str,
+    num_envs: int,
+    num_steps: int,
+    batching: str = "VecEnv",
+    seed: int = 0,
+    occlusion: str = "original",
+) -> dict[str, Any]:
     """Time a jitted ``lax.scan`` of random actions; compile time apart, best of two runs.
 
     ``batching`` is "VecEnv" (resets only when an episode ends) or "vmap"
-    (``jax.vmap(env.step)``, which builds a reset layout every step). Observations are summed
-    into a checksum so XLA cannot skip rendering them.
+    (``jax.vmap(env.step)``, which builds a reset layout every step). ``occlusion`` is the
+    views' line-of-sight rule (see ``make``). Observations are summed into a checksum so XLA
+    cannot skip rendering them.
     """
     if batching not in ("VecEnv", "vmap"):
         raise ValueError(f"batching must be 'VecEnv' or 'vmap', got batching={batching!r}")
-    env, params = make(env_id)
+    env, params = make(env_id, occlusion=occlusion)
     venv = VecEnv(env, num_envs)
     vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
@@ -55,6 +63,7 @@ def rollout_throughput(env_id: str, num_envs: int, num_steps: int, batching: str
     return {
         "env": env_id,
         "batching": batching,
+        "occlusion": occlusion,
         "num_envs": num_envs,
         "num_steps": num_steps,
         "n_agents": env.n_agents,
