@@ -7,7 +7,8 @@
 Random-action rollouts under ``jit`` + ``lax.scan``; observations are summed into a checksum so
 XLA cannot skip rendering them; compile time is reported apart from run time. Each sociajax
 env is timed under every line-of-sight rule given (the original's, the default, and
-MiniGrid's), so the two compare within one run on one machine. Writes a JSON
+MiniGrid's), compiled first and then run in turns (best of three each), so the rules share the
+machine's load and compare fairly. Writes a JSON
 record (with the machine) and a scaling plot to ``--out``. Peers need
 ``pip install -r benchmarks/requirements-peers.txt``; a peer that is not installed is listed
 as unavailable rather than failing the run.
@@ -20,11 +21,11 @@ import datetime as dt
 import json
 import os
 import platform
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 
-from sociajax.eval import rollout_throughput
+from sociajax.eval import rollout_throughputs
 from sociajax.envs import rendering
 
 OURS = ("GoalCycle-3", "FourRooms", "Maze")
@@ -45,11 +46,14 @@ def machine_info() -> dict[str, Any]:
 
 
 def bench_sociajax(
-    env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv", occlusion: str = "original"
-) -> dict[str, Any]:
-    record = rollout_throughput(env_id, num_envs, num_steps, batching=batched, occlusion=occlusion)
-    notes = f"egocentric RGB views with the {occlusion} line of sight for every agent"
-    return {"library": "sociajax", **record, "notes": notes}
+    env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv", occlusions: Sequence[str] = ("original",)
+) -> list[dict[str, Any]]:
+    """One record per line-of-sight rule; the rules' runs alternate, so they share the load."""
+    records = rollout_throughputs(env_id, num_envs, num_steps, occlusions, batching=batched, repeats=3)
+    return [
+        {"library": "sociajax", **r, "notes": f"egocentric RGB views, {r['occlusion']} line of sight, every agent"}
+        for r in records
+    ]
 
 
 def bench_peers(names: list[str], num_envs: int, num_steps: int) -> list[dict[str, Any]]:
@@ -129,12 +133,12 @@ def main() -> None:
         f"{'library':10s} {'env':14s} {'batching':8s} {'sight':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}"
     )
     for num_envs in args.num_envs:
-        runs = [bench_sociajax(e, num_envs, args.num_steps, occlusion=o) for e in args.envs for o in args.occlusion]
+        runs = [r for e in args.envs for r in bench_sociajax(e, num_envs, args.num_steps, occlusions=args.occlusion)]
         if args.vmap_baseline:
             runs += [
-                bench_sociajax(e, num_envs, args.num_steps, batched="vmap", occlusion=o)
+                r
                 for e in args.envs
-                for o in args.occlusion
+                for r in bench_sociajax(e, num_envs, args.num_steps, batched="vmap", occlusions=args.occlusion)
             ]
         runs += bench_peers(args.peers, num_envs, args.num_steps)
         for r in runs:
@@ -148,6 +152,17 @@ def main() -> None:
                 f"{r['num_envs']:6d} "
                 f"{r['agent_steps_per_s']:14,.0f} {r['compile_s']:9.1f}"
             )
+    speeds = {
+        (r["env"], r["batching"], r["num_envs"], r["occlusion"]): r["agent_steps_per_s"]
+        for r in records
+        if r.get("library") == "sociajax"
+    }
+    if {"original", "minigrid"} <= set(args.occlusion):
+        print("original's line of sight against MiniGrid's (speed ratio):")
+        for (env_id, batching, num_envs, rule), speed in speeds.items():
+            if rule == "original":
+                ratio = speed / speeds[env_id, batching, num_envs, "minigrid"]
+                print(f"  {env_id:14s} {batching:8s} {num_envs:6d} {ratio:.3f}")
     os.makedirs(args.out, exist_ok=True)
     stem = f"env_throughput_{machine['platform']}_{machine['date']}{('_' + args.tag) if args.tag else ''}"
     with open(os.path.join(args.out, stem + ".json"), "w") as f:
