@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--num-steps", type=int, default=100)
     parser.add_argument("--envs", nargs="+", default=list(OURS))
     parser.add_argument(
-        "--occlusion", nargs="+", default=["original", "minigrid"], help="line-of-sight rules to time (make's occlusion)"
+        "--occlusion", nargs="+", default=["original", "minigrid"], help="line-of-sight rules (make's occlusion)"
     )
     parser.add_argument("--vmap-baseline", action="store_true", help="also time jax.vmap(env.step)")
     parser.add_argument("--peers", nargs="*", default=["xminigrid", "navix", "minigrid"])
@@ -129,9 +129,8 @@ def main() -> None:
     machine = machine_info()
     records: list[dict[str, Any]] = []
     print(f"machine: {machine}")
-    print(
-        f"{'library':10s} {'env':14s} {'batching':8s} {'sight':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}"
-    )
+    header = f"{'library':10s} {'env':14s} {'batching':8s} {'sight':8s} {'envs':>6s}"
+    print(f"{header} {'agent-steps/s':>14s} {'compile s':>9s}")
     for num_envs in args.num_envs:
         runs = [r for e in args.envs for r in bench_sociajax(e, num_envs, args.num_steps, occlusions=args.occlusion)]
         if args.vmap_baseline:
