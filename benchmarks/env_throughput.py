@@ -1,10 +1,14 @@
 """Environment throughput: sociajax beside peer gridworld libraries, in one run.
 
     python -m benchmarks.env_throughput [--num-envs 64 256 1024 4096 16384] [--num-steps 100]
+                                        [--occlusion original minigrid]
                                         [--peers xminigrid navix minigrid] [--out benchmarks/results]
 
 Random-action rollouts under ``jit`` + ``lax.scan``; observations are summed into a checksum so
-XLA cannot skip rendering them; compile time is reported apart from run time. Writes a JSON
+XLA cannot skip rendering them; compile time is reported apart from run time. Each sociajax
+env is timed under every line-of-sight rule given (the original's, the default, and
+MiniGrid's), compiled first and then run in turns (best of three each), so the rules share the
+machine's load and compare fairly. Writes a JSON
 record (with the machine) and a scaling plot to ``--out``. Peers need
 ``pip install -r benchmarks/requirements-peers.txt``; a peer that is not installed is listed
 as unavailable rather than failing the run.
@@ -17,11 +21,12 @@ import datetime as dt
 import json
 import os
 import platform
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 
-from sociajax.eval import rollout_throughput
+from sociajax.eval import rollout_throughputs
+from sociajax.envs import rendering
 
 OURS = ("GoalCycle-3", "FourRooms", "Maze")
 
@@ -40,9 +45,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def bench_sociajax(env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv") -> dict[str, Any]:
-    record = rollout_throughput(env_id, num_envs, num_steps, batching=batched)
-    return {"library": "sociajax", **record, "notes": "egocentric RGB views with MiniGrid occlusion for every agent"}
+def bench_sociajax(
+    env_id: str, num_envs: int, num_steps: int, batched: str = "VecEnv", occlusions: Sequence[str] = ("original",)
+) -> list[dict[str, Any]]:
+    """One record per line-of-sight rule; the rules' runs alternate, so they share the load."""
+    records = rollout_throughputs(env_id, num_envs, num_steps, occlusions, batching=batched, repeats=3)
+    return [
+        {"library": "sociajax", **r, "notes": f"egocentric RGB views, {r['occlusion']} line of sight, every agent"}
+        for r in records
+    ]
 
 
 def bench_peers(names: list[str], num_envs: int, num_steps: int) -> list[dict[str, Any]]:
@@ -77,7 +88,7 @@ def plot(records: list[dict[str, Any]], path: str) -> None:
     for r in records:
         if "agent_steps_per_s" not in r:
             continue
-        label = f"{r['library']} {r.get('env', '')} {r.get('batching', '')}".strip()
+        label = f"{r['library']} {r.get('env', '')} {r.get('batching', '')} {r.get('occlusion', '')}".strip()
         series.setdefault(label, []).append((r["num_envs"], r["agent_steps_per_s"]))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, points in sorted(series.items()):
@@ -100,6 +111,9 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384])
     parser.add_argument("--num-steps", type=int, default=100)
     parser.add_argument("--envs", nargs="+", default=list(OURS))
+    parser.add_argument(
+        "--occlusion", nargs="+", default=["original", "minigrid"], help="line-of-sight rules (make's occlusion)"
+    )
     parser.add_argument("--vmap-baseline", action="store_true", help="also time jax.vmap(env.step)")
     parser.add_argument("--peers", nargs="*", default=["xminigrid", "navix", "minigrid"])
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
@@ -108,15 +122,23 @@ def main() -> None:
     for n in args.num_envs:
         if n < 1:
             raise ValueError(f"--num-envs values must be >= 1, got {n}")
+    for rule in args.occlusion:
+        if rule not in rendering.OCCLUSION_RULES:
+            raise ValueError(f"--occlusion values must be in {sorted(rendering.OCCLUSION_RULES)}, got {rule!r}")
 
     machine = machine_info()
     records: list[dict[str, Any]] = []
     print(f"machine: {machine}")
-    print(f"{'library':10s} {'env':14s} {'batching':8s} {'envs':>6s} {'agent-steps/s':>14s} {'compile s':>9s}")
+    header = f"{'library':10s} {'env':14s} {'batching':8s} {'sight':8s} {'envs':>6s}"
+    print(f"{header} {'agent-steps/s':>14s} {'compile s':>9s}")
     for num_envs in args.num_envs:
-        runs = [bench_sociajax(e, num_envs, args.num_steps) for e in args.envs]
+        runs = [r for e in args.envs for r in bench_sociajax(e, num_envs, args.num_steps, occlusions=args.occlusion)]
         if args.vmap_baseline:
-            runs += [bench_sociajax(e, num_envs, args.num_steps, batched="vmap") for e in args.envs]
+            runs += [
+                r
+                for e in args.envs
+                for r in bench_sociajax(e, num_envs, args.num_steps, batched="vmap", occlusions=args.occlusion)
+            ]
         runs += bench_peers(args.peers, num_envs, args.num_steps)
         for r in runs:
             r["machine"] = machine
@@ -125,9 +147,21 @@ def main() -> None:
                 print(f"{r.get('peer', r.get('library')):10s} unavailable: {r['unavailable']}")
                 continue
             print(
-                f"{r['library']:10s} {r.get('env', ''):14s} {r.get('batching', ''):8s} {r['num_envs']:6d} "
+                f"{r['library']:10s} {r.get('env', ''):14s} {r.get('batching', ''):8s} {r.get('occlusion', ''):8s} "
+                f"{r['num_envs']:6d} "
                 f"{r['agent_steps_per_s']:14,.0f} {r['compile_s']:9.1f}"
             )
+    speeds = {
+        (r["env"], r["batching"], r["num_envs"], r["occlusion"]): r["agent_steps_per_s"]
+        for r in records
+        if r.get("library") == "sociajax"
+    }
+    if {"original", "minigrid"} <= set(args.occlusion):
+        print("original's line of sight against MiniGrid's (speed ratio):")
+        for (env_id, batching, num_envs, rule), speed in speeds.items():
+            if rule == "original":
+                ratio = speed / speeds[env_id, batching, num_envs, "minigrid"]
+                print(f"  {env_id:14s} {batching:8s} {num_envs:6d} {ratio:.3f}")
     os.makedirs(args.out, exist_ok=True)
     stem = f"env_throughput_{machine['platform']}_{machine['date']}{('_' + args.tag) if args.tag else ''}"
     with open(os.path.join(args.out, stem + ".json"), "w") as f:

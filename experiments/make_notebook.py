@@ -109,8 +109,9 @@ except ValueError as err:
 ## 2. Reset and step under `jit`
 
 `obs` is uint8 `[n_agents, 21, 21, 3]`: each agent's 7x7-cell view at 3 px per cell, the agent
-at the bottom-centre (view row 5) pointing up, cells hidden by walls (MiniGrid's occlusion) in
-shadow. Other agents are drawn in a colour from red (no prestige) to blue (recent rewards).
+at view row 5 (one row behind it is seen) pointing up, cells hidden by walls in shadow (the
+original code's line of sight; section 4 sets it beside MiniGrid's). Other agents are drawn
+in a colour from red (no prestige) to blue (recent rewards).
 Actions are MiniGrid's seven; only 0 left, 1 right and 2 forward do anything here.""",
     ),
     (
@@ -191,7 +192,7 @@ plt.show()""",
 `reset_from_layout(key, params, layout, agent_pos, agent_dir)` starts an episode on a map you
 write; positions are (x = column, y = row), directions 0 east, 1 south, 2 west, 3 north. Agent 0
 looks north at agent 1's back with goal 0 beyond it; agent 2 faces a wall that hides everything
-behind it (MiniGrid's occlusion lets sight wrap around short walls, so this one spans the view).
+behind it (this one spans the view; sight passes the gaps of shorter walls).
 Then agent 1 walks over goal 0 (+1: any first goal is right), and agent 0 sees its colour turn
 from red toward blue. `prestige_scale` is a traced param, lowered here so one reward shows clearly.""",
     ),
@@ -227,6 +228,38 @@ for t in range(2):  # agent 1 steps forward twice (onto goal 0, then past it); 6
     total = total + reward1
 print("rewards", total, "prestige", state1.prestige)
 show_views([obs0[0], obs1[0]], ["agent 0 before", "after agent 1 scored"])""",
+    ),
+    (
+        "md",
+        """\
+### Two lines of sight
+
+What an agent sees behind walls follows the original code's own rule by default, the one the
+paper's agents learnt from; `make(..., occlusion="minigrid")` gives MiniGrid's `process_vis`
+instead. Here the same layout under both: agent 1 stands right behind agent 0 (the original
+shows the row behind, MiniGrid's rule never does), and agent 2 looks at the wall through the
+gap at its bottom, where MiniGrid's sight turns past the gap and the original's runs straight.""",
+    ),
+    (
+        "code",
+        """\
+pos_b, dir_b = [[4, 6], [4, 7], [9, 9]], [3, 3, 2]  # agent 1 behind agent 0; agent 2 faces the gap
+views = {}
+for rule in ["original", "minigrid"]:
+    env_r, params_r = sociajax.make("GoalCycle-3", occlusion=rule)
+    views[rule], _ = env_r.reset_from_layout(jax.random.PRNGKey(0), params_r, layout, pos_b, dir_b)
+fig, axes = plt.subplots(2, 3, figsize=(7.2, 5))
+for i, rule in enumerate(views):
+    for a in range(3):
+        axes[i, a].imshow(np.asarray(views[rule][a]), interpolation="nearest")
+        axes[i, a].set_title(f"occlusion={rule!r}: agent {a}", fontsize=8)
+        axes[i, a].axis("off")
+plt.show()
+differ = np.asarray(views["original"]) != np.asarray(views["minigrid"])
+differ = differ.reshape(3, 7, 3, 7, 3, 3).any(axis=(2, 4, 5))  # [agent, view row, view column]
+for a in range(3):
+    rows = sorted(set(np.nonzero(differ[a])[0].tolist()))
+    print(f"agent {a}: {int(differ[a].sum())} of 49 cells differ, in view rows {rows}")""",
     ),
     (
         "md",

@@ -207,13 +207,29 @@ def agent_cells(agent_pos: np.ndarray, agent_dir: np.ndarray, view: int = 7, own
     return mask
 
 
-def check_views(obs: np.ndarray, agent_pos: np.ndarray, agent_dir: np.ndarray) -> None:
-    """Views [..., A, 21, 21, 3]: uint8; the row behind is shadow; every tile without an agent
-    is one flat colour of the atlas (floor, wall, goal, shadow)."""
+def check_views(
+    obs: np.ndarray, agent_pos: np.ndarray, agent_dir: np.ndarray, grid_shape: tuple[int, int] | None = None
+) -> None:
+    """Views [..., A, 21, 21, 3]: uint8; the three cells right behind the observer are seen
+    (the original's line of sight, the default) where they are inside the map; every tile
+    without an agent is one flat colour of the atlas (floor, wall, goal, shadow).
+
+    ``grid_shape`` (H, W) is needed only where agents may stand on the map's edge (maps
+    without an outer wall ring); otherwise every cell around an agent is inside the map.
+    """
     obs = np.asarray(obs)
     assert obs.dtype == np.uint8 and obs.shape[-3:] == (21, 21, 3)
-    assert (obs[..., 18:21, :, :] == np.asarray(SHADOW_RGB, np.uint8)).all()
     cells = obs.reshape(obs.shape[:-3] + (7, 3, 7, 3, 3)).swapaxes(-4, -3)  # [..., 7, 7, 3, 3, 3]
+    behind_is_shadow = (cells[..., 6, 2:5, :, :, :] == np.asarray(SHADOW_RGB, np.uint8)).all(axis=(-3, -2, -1))
+    inside = np.ones(behind_is_shadow.shape, bool)
+    if grid_shape is not None:
+        vec = np.array([DIR_VEC[d] for d in range(4)])
+        pos, dirs = np.asarray(agent_pos), np.asarray(agent_dir)
+        fwd, right = vec[dirs], vec[(dirs + 1) % 4]  # [..., A, 2]
+        for k, side in enumerate((-1, 0, 1)):
+            x, y = np.moveaxis(pos - fwd + side * right, -1, 0)
+            inside[..., k] = (x >= 0) & (x < grid_shape[1]) & (y >= 0) & (y < grid_shape[0])
+    assert (behind_is_shadow == ~inside).all()  # seen inside the map, shadow outside it
     first = cells[..., :1, :1, :]
     flat = (cells == first).all(axis=(-3, -2, -1))
     colour = first[..., 0, 0, :].astype(np.int64)

@@ -36,6 +36,10 @@ def test_env_benchmark_writes_json_and_plot(tmp_path) -> None:
     [record_file] = [p for p in os.listdir(tmp_path) if p.endswith(".json")]
     records = json.load(open(tmp_path / record_file))
     assert {r["env"] for r in records} == {"GoalCycle-3", "Maze"}
+    # Both line-of-sight rules, one record each per env.
+    assert sorted((r["env"], r["occlusion"]) for r in records) == [
+        ("GoalCycle-3", "minigrid"), ("GoalCycle-3", "original"), ("Maze", "minigrid"), ("Maze", "original")
+    ]
     for r in records:
         assert r["agent_steps_per_s"] > 0 and r["compile_s"] > 0
         assert r["machine"]["platform"] == "cpu"

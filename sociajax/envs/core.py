@@ -93,6 +93,7 @@ class MultiAgentGridEnv(abc.ABC):
         view_size: int = 7,
         view_offset: int = 1,
         tile_px: int = 3,
+        occlusion: str = "original",
     ) -> None:
         _check_int("n_agents", n_agents, low=1)
         _check_int("n_goals", n_goals, low=1)
@@ -103,9 +104,15 @@ class MultiAgentGridEnv(abc.ABC):
             raise ValueError(f"view_size must be odd, got view_size={view_size}")
         _check_int("view_offset", view_offset, low=0, high=view_size - 1)
         _check_int("tile_px", tile_px, low=1)
+        if not isinstance(occlusion, str) or occlusion not in rendering.OCCLUSION_RULES:
+            raise ValueError(
+                f"occlusion must be one of {sorted(rendering.OCCLUSION_RULES)}, got occlusion={occlusion!r}"
+            )
         self.height, self.width = height, width
         self.n_agents, self.n_goals = n_agents, n_goals
         self.view_size, self.view_offset, self.tile_px = view_size, view_offset, tile_px
+        # Line of sight: "original" is what the paper's agents saw; "minigrid" is process_vis.
+        self.occlusion = occlusion
 
     # ------------------------------------------------------------------ public API
     @property
@@ -173,6 +180,7 @@ class MultiAgentGridEnv(abc.ABC):
             self.view_size,
             self.view_offset,
             self.tile_px,
+            self.occlusion,
             present=state.present,
         )
 
@@ -364,7 +372,7 @@ class MultiAgentGridEnv(abc.ABC):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(height={self.height}, width={self.width}, "
-            f"n_agents={self.n_agents}, n_goals={self.n_goals})"
+            f"n_agents={self.n_agents}, n_goals={self.n_goals}, occlusion={self.occlusion!r})"
         )
 
 

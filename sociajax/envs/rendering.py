@@ -1,4 +1,5 @@
-"""Egocentric RGB views with MiniGrid occlusion, and full-grid frames, as pure JAX gathers.
+"""Egocentric RGB views with line of sight (the original's rule or MiniGrid's), and full-grid
+frames, as pure JAX gathers.
 
 Everything per-step is a gather from the precomputed atlas in :mod:`sociajax.envs.tiles` plus
 a few integer ops for agent sprites (their colour changes with prestige), so rendering stays
@@ -71,6 +72,61 @@ def minigrid_visibility(transparent: jax.Array, own_row: int, own_col: int) -> j
     return (per_cell.reshape(per_cell.shape[:-1] + (size, size)) & bits) != 0
 
 
+def original_visibility(transparent: jax.Array, own_row: int, own_col: int) -> jax.Array:
+    """bool [..., V, V] visibility mask by the original code's line-of-sight rule.
+
+    The paper's agents saw this, not MiniGrid's ``process_vis``: it shows the row behind the
+    observer and hides other strips behind walls. Only the observer's cell starts visible.
+    Pass 1 goes up the rows from the observer's to row 1, pass 2 down from the observer's to
+    the last; each row is swept from the observer's column rightwards to the edge, then from
+    the column right of it leftwards down to column 1. A visible transparent cell reveals its
+    side neighbour in the sweep direction, the cell beyond it in the pass's direction and that
+    one's side neighbour. So column 0 and row 0 are revealed but never reveal anything, and
+    the row behind is reached only from the observer's row in pass 2 (when pass 1 sweeps it,
+    nothing there is visible yet). Rows are packed ints and sweeps doubling prefix scans, as
+    in :func:`minigrid_visibility`; both passes share the observer's row's sweep, which pass 2
+    would only repeat.
+    """
+    size = transparent.shape[-1]
+    full = (1 << size) - 1
+    right_cols = full & ~((1 << own_col) - 1)  # the rightward sweep: own_col .. V-1
+    left_cols = ((1 << (own_col + 2)) - 1) & ~1 & full  # the leftward sweep: own_col+1 .. 1
+    bits = jnp.asarray(1 << np.arange(size), jnp.int32)
+    see_rows = jnp.sum(jnp.where(transparent, bits, 0), axis=-1)  # [..., V] packed
+
+    def sweep(mask: jax.Array, see: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One row's two sweeps: (its mask, the cells it reveals in the next row)."""
+        sent_right = spread_bits(mask & see & right_cols, see & right_cols, size, toward_high=True)
+        mask = mask | ((sent_right << 1) & full)
+        sent_left = spread_bits(mask & see & left_cols, see & left_cols, size, toward_high=False)
+        mask = mask | (sent_left >> 1)
+        return mask, sent_right | ((sent_right << 1) & full) | sent_left | (sent_left >> 1)
+
+    rows: list[jax.Array] = [jnp.zeros(transparent.shape[:-2], jnp.int32)] * size
+    own_mask, own_next = sweep(jnp.full(transparent.shape[:-2], 1 << own_col, jnp.int32), see_rows[..., own_row])
+    rows[own_row] = own_mask
+    carried = own_next
+    for j in range(own_row - 1, 0, -1):  # pass 1: rows ahead; row 0 is marked, never swept
+        rows[j], carried = sweep(carried, see_rows[..., j])
+    if own_row > 0:
+        rows[0] = carried
+    carried = own_next
+    for j in range(own_row + 1, size):  # pass 2: the rows behind
+        rows[j], carried = sweep(carried, see_rows[..., j])
+    per_cell = _materialize(jnp.stack(rows, axis=-1), repeat=size)
+    return (per_cell.reshape(per_cell.shape[:-1] + (size, size)) & bits) != 0
+
+
+OCCLUSION_RULES = {"original": original_visibility, "minigrid": minigrid_visibility}
+
+
+def visibility(transparent: jax.Array, own_row: int, own_col: int, occlusion: str = "original") -> jax.Array:
+    """bool [..., V, V]: which view cells the observer sees, by the named rule (static)."""
+    if not isinstance(occlusion, str) or occlusion not in OCCLUSION_RULES:
+        raise ValueError(f"occlusion must be one of {sorted(OCCLUSION_RULES)}, got occlusion={occlusion!r}")
+    return OCCLUSION_RULES[occlusion](transparent, own_row, own_col)
+
+
 def _materialize(values: jax.Array, repeat: int = 1) -> jax.Array:
     """``values`` (non-negative) computed once into memory, optionally with each entry repeated
     ``repeat`` times along the last axis.
@@ -128,6 +184,7 @@ def egocentric_views(
     view_size: int = 7,
     view_offset: int = 1,
     tile_px: int = 3,
+    occlusion: str = "original",
     present: jax.Array | None = None,
 ) -> jax.Array:
     """uint8 [A, V*t, V*t, 3]: every agent's egocentric RGB view of one environment.
@@ -150,8 +207,8 @@ def egocentric_views(
     x, y = world[..., 0], world[..., 1]
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
     kind = jnp.where(inside, grid[jnp.clip(y, 0, height - 1), jnp.clip(x, 0, width - 1)], tiles.WALL)
-    visible = minigrid_visibility(
-        (kind != tiles.WALL).reshape(n_agents, view_size, view_size), own_row, own_col
+    visible = visibility(
+        (kind != tiles.WALL).reshape(n_agents, view_size, view_size), own_row, own_col, occlusion
     ).reshape(n_agents, cells)
     base = jnp.where(visible & inside, kind, tiles.SHADOW).astype(jnp.int32)
 

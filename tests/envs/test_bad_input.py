@@ -10,6 +10,7 @@ import pytest
 from conftest import KEY, fast_jit, get_kit
 
 import sociajax
+from sociajax.envs import rendering
 
 # Layouts must have the env's size: these 5x5 ones go with make("GoalCycle-3", size=5).
 GC_LAYOUT = ["#####", "#0.1#", "#.2.#", "#...#", "#####"]
@@ -86,11 +87,26 @@ def test_non_integer_max_steps():
         sociajax.make("GoalCycle-3", max_steps=2.5)
 
 
+@pytest.mark.parametrize("env_id", ["GoalCycle-3", "FourRooms", "Maze"])
+@pytest.mark.parametrize("value", ["MiniGrid", "", "marlgrid", None, 1])
+def test_bad_occlusion(env_id, value):
+    with pytest.raises(ValueError, match=rf"occlusion.*{re.escape(repr(value))}"):
+        sociajax.make(env_id, occlusion=value)
+
+
+def test_bad_occlusion_in_the_rendering_function():
+    with pytest.raises(ValueError, match="occlusion='shadow'"):
+        rendering.visibility(jnp.ones((7, 7), bool), 5, 3, "shadow")
+
+
 def test_valid_overrides_are_accepted():
     """Control for the tests above: the same fields with valid values are fine."""
     env, params = sociajax.make("GoalCycle-3", max_steps=10, prestige_decay=0.5, penalty=-0.25, n_agents=2)
     assert env.n_agents == 2 and int(params.max_steps) == 10
     assert float(params.prestige_decay) == 0.5 and float(params.penalty) == -0.25
+    for occlusion in ("original", "minigrid"):
+        assert sociajax.make("Maze", occlusion=occlusion)[0].occlusion == occlusion
+    assert sociajax.make("FourRooms")[0].occlusion == "original"  # the default
 
 
 # ============================================================================ layouts

@@ -128,7 +128,7 @@ def test_random_rollouts_follow_the_rules(env_id, index, seed, forward, max_step
     keys = jax.random.split(jax.random.PRNGKey(seed), HORIZON)
     obs, states, reward, done, info = jax.device_get(k.rollout(keys, state0, actions, params))
 
-    # Views: uint8, right shape, row behind shadow, non-agent tiles flat atlas colours.
+    # Views: uint8, right shape, cells right behind seen, non-agent tiles flat atlas colours.
     assert obs.shape == (HORIZON, k.env.n_agents, 21, 21, 3)
     check_views(obs, states.agent_pos, states.agent_dir)
 
@@ -258,7 +258,7 @@ def test_random_layouts_follow_the_rules(name, data):
     _, params = sociajax.make(env_id, **static, **overrides)
     obs, state = k.from_layout(layout, agent_pos, agent_dir, params)
     assert k.env.layout(state) == layout
-    check_views(np.asarray(obs), np.asarray(state.agent_pos), np.asarray(state.agent_dir))
+    check_views(np.asarray(obs), np.asarray(state.agent_pos), np.asarray(state.agent_dir), state.grid.shape)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
     actions = _random_actions(rng, data.draw(st.floats(0.3, 0.8)), (30, k.env.n_agents))
     prev = _as_dict(jax.device_get(state))
@@ -272,4 +272,4 @@ def test_random_layouts_follow_the_rules(name, data):
         assert (got["prestige"] >= 0).all() and (got["prestige"] <= PRESTIGE_MAX).all()
         prev = got
     assert k.env.layout(new) == layout  # goals never disappear
-    check_views(np.asarray(k.get_obs(new, params)), got["agent_pos"], got["agent_dir"])
+    check_views(np.asarray(k.get_obs(new, params)), got["agent_pos"], got["agent_dir"], got["grid"].shape)

@@ -20,6 +20,7 @@ from conftest import (
     SHADOW_RGB,
     WALL_RGB,
     bfs_reachable,
+    check_views,
     fast_jit,
     index_tree,
     is_flat,
@@ -484,13 +485,18 @@ def test_wall_two_cells_ahead_is_drawn_at_the_right_pixels(kit, direction):
     assert is_flat(view[12:15, 9:12], FLOOR_RGB)  # view row 4: the floor in between
     # Left and right of the observer are floor too.
     assert is_flat(tile(view, 5, 2), FLOOR_RGB) and is_flat(tile(view, 5, 4), FLOOR_RGB)
-    # The row behind is shadow although the cells behind are floor.
-    assert is_flat(view[18:21], SHADOW_RGB)
+    # The row behind is seen (the original's line of sight): floor behind, walls at its ends.
+    assert is_flat(tile(view, 6, 3), FLOOR_RGB)
+    assert is_flat(tile(view, 6, 0), WALL_RGB) and is_flat(tile(view, 6, 6), WALL_RGB)
+    assert not any(is_flat(tile(view, 6, c), SHADOW_RGB) for c in range(7))
 
 
-def test_row_behind_is_shadow_in_generated_views(gc3_resets):
+def test_cells_right_behind_are_seen_in_generated_views(gc3_resets):
     _, obs, _ = gc3_resets
-    assert (obs[:, :, 18:21] == np.asarray(SHADOW_RGB, np.uint8)).all()
+    behind = obs[:, :, 18:21, 6:15].reshape(obs.shape[:2] + (3, 3, 3, 3)).swapaxes(-4, -3)
+    assert not (behind == np.asarray(SHADOW_RGB, np.uint8)).all(axis=(-3, -2, -1)).any()
+    # Further along the row behind, walls or the map's edge hide cells in some views.
+    assert (obs[:, :, 18:21, 0:3] == np.asarray(SHADOW_RGB, np.uint8)).all(axis=(-3, -2, -1)).any()
 
 
 def test_cells_behind_a_wall_column_are_shadow(kit):
@@ -729,7 +735,7 @@ def test_four_rooms_reset(kit):
         ]
     assert goals_seen == candidates
     assert dirs_seen == {0, 1, 2, 3}
-    assert (_np(obs)[:, :, 18:21] == np.asarray(SHADOW_RGB, np.uint8)).all()
+    check_views(_np(obs), states.agent_pos, states.agent_dir)  # the cells right behind are seen
 
 
 def test_four_rooms_auto_reset_when_all_agents_are_done(kit):
