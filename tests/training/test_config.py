@@ -80,7 +80,7 @@ def test_cli_flags_override_the_preset() -> None:
     )
     assert resume and config.run_dir == "x" and config.num_seeds == 3
     assert config.network == NetworkConfig(chunk=None, lstm_unroll=8)
-    assert config.agents[0].lr == 3e-4 and config.ppo.num_minibatches == 3 and config.env.penalty == -0.5
+    assert config.agents[0].lr == 3e-4 and config.ppo.num_minibatches == 3 and config.env.penalty == "-0.5"
     assert config.agents[1:] == get_preset("smoke").agents[1:]
 
 

@@ -25,7 +25,7 @@ def test_novice_beside_scripted_experts_beats_a_random_policy(tmp_path) -> None:
     train(config)
     rows = [r for r in read_metrics(tmp_path / "run" / "metrics.csv") if r["agent"] == "0"]
     returns = np.array([float(r["return"]) for r in rows])
-    env, params = sociajax.make(config.env.env_id, penalty=config.env.penalty)
+    env, params = sociajax.make(config.env.env_id, penalty=float(config.env.penalty))
     random = scripted_returns(
         env, params, [make_policy("random"), make_policy("oracle"), make_policy("oracle")],
         jax.random.PRNGKey(0), num_envs=256,

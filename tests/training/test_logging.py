@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from sociajax.training.trainer import PPO_METRICS
 from sociajax.training.logging import COLUMNS, MetricsCSV, TensorBoard, chunk_rows, read_metrics
 from sociajax.viz.curves import mean_ci, plot_learning_curves, t95
 
@@ -17,8 +18,11 @@ def _metrics(num_seeds=2, num_updates=3, num_agents=3, num_learners=1):
         "return": rng.normal(size=(num_seeds, num_updates, num_agents)),
         "env_steps": np.full((num_seeds, num_updates), 32),
         "episode_length": np.full((num_seeds, num_updates), 16.0),
+        "present": np.ones((num_seeds, num_updates, num_agents)),
+        "presence": np.ones((num_seeds, num_updates, num_agents)),
+        "penalty": np.full((num_seeds, num_updates), -1.5),
     }
-    for name in COLUMNS[9:]:
+    for name in PPO_METRICS:
         metrics[name] = rng.normal(size=(num_seeds, num_updates, num_learners))
     return metrics
 
