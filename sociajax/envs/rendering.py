@@ -80,12 +80,13 @@ def original_visibility(transparent: jax.Array, own_row: int, own_col: int) -> j
     Pass 1 goes up the rows from the observer's to row 1, pass 2 down from the observer's to
     the last; each row is swept from the observer's column rightwards to the edge, then from
     the column right of it leftwards down to column 1. A visible transparent cell reveals its
-    side neighbour in the sweep direction, the cell beyond it in the pass's direction and that
-    one's side neighbour. So column 0 and row 0 are revealed but never reveal anything, and
-    the row behind is reached only from the observer's row in pass 2 (when pass 1 sweeps it,
-    nothing there is visible yet). Rows are packed ints and sweeps doubling prefix scans, as
-    in :func:`minigrid_visibility`; both passes share the observer's row's sweep, which pass 2
-    would only repeat.
+    side neighbour in the sweep direction, the cell above it (pass 1) or below it (pass 2), and
+    the diagonal between the two. So column 0 and row 0 are revealed but never reveal anything,
+    and the row behind is reached only from the observer's row in pass 2 (when pass 1 sweeps
+    it, nothing there is visible yet). With the observer on the last row (view offset 0) the
+    original read one row past its array; here that row does not exist. Rows are packed ints
+    and sweeps doubling prefix scans, as in :func:`minigrid_visibility`; both passes share the
+    observer's row's sweep, which pass 2 would only repeat.
     """
     size = transparent.shape[-1]
     full = (1 << size) - 1
