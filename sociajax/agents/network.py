@@ -46,12 +46,15 @@ tuple of batch dimensions, including none.
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 from flax import struct
+
+if TYPE_CHECKING:
+    import distrax
 
 NUM_ACTIONS = 7
 OBS_SHAPE = (21, 21, 3)
@@ -428,7 +431,8 @@ class SocialNet(nn.Module):
 
 def action_distribution(logits: jax.Array) -> "distrax.Categorical":
     """The action distribution of logits [..., num_actions]: the one implementation of
-    sampling, log-probabilities and entropy that acting, PPO and behaviour cloning share."""
+    sampling, log-probabilities and entropy that acting, PPO and behaviour cloning share.
+    (distrax is imported here, not at module import: it loads TensorFlow Probability.)"""
     import distrax
 
     return distrax.Categorical(logits=logits.astype(jnp.float32))

@@ -53,7 +53,10 @@ def evaluation_setup(
     trainer = make_train(config)
     train_pop = trainer.population
     num_runs = trainer.num_runs
-    stacked_params = lambda p: jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_runs,) + jnp.shape(x)), p)  # noqa: E731
+
+    def stacked_params(params: EnvParams) -> EnvParams:
+        """The same params for every run (a transfer world has no schedules)."""
+        return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_runs,) + jnp.shape(x)), params)
     if num_partners is not None and num_partners < 0:
         raise ValueError(f"num_partners must be a non-negative integer, got {num_partners!r}")
     env_id = config.env.env_id if env_id is None else env_id

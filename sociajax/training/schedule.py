@@ -82,6 +82,3 @@ class Schedule:
         stage = jnp.sum(self.starts <= episodes, axis=-1) - 1
         return jnp.take_along_axis(self.values, jnp.maximum(stage, 0)[..., None], axis=-1)[..., 0]
 
-
-def stages_of(value: Any) -> int:
-    return len(parse_schedule("schedule", value))
