@@ -11,7 +11,7 @@ data: runs with different schedules share one compiled program.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Union
 
 import jax
 import jax.numpy as jnp
