@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from sociajax.training.config import PRESETS, TrainConfig, get_preset
+from sociajax.training.config import TrainConfig
+from sociajax.training.presets import PRESETS, get_preset
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]:
@@ -83,10 +85,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"{status}: {result.updates} updates, env steps per run [{per_seed}], "
         f"{result.wall_s:.0f} s wall ({result.compile_s:.0f} s compiling)"
     ]
-    for name, returns in result.final_return.items():
-        label = "final returns by agent" if name == "base" else f"final returns by agent, {name}"
+    for name, returns in result.late_return.items():
+        label = "return over the last 10% of updates" + ("" if name == "base" else f", {name}")
         lines.append(
-            f"{label}: " + ", ".join(f"{i} ({a.role}) {r:+.3f}" for i, (a, r) in enumerate(zip(config.agents, returns)))
+            f"{label}: " + ", ".join(
+                f"{i} ({a.role}) " + ("absent" if math.isnan(r) else f"{r:+.3f}")
+                for i, (a, r) in enumerate(zip(config.agents, returns))
+            )
         )
     lines.append(f"run folder: {result.run_dir} (metrics.csv, learning_curve.png, checkpoints/)")
     print("\n".join(lines))

@@ -1,7 +1,8 @@
 """Training: typed configs and presets, populations, rollouts, the compiled trainer and runs."""
 
 from sociajax.training.conditions import DATA_FIELDS, RunData, grid_conditions, static_config
-from sociajax.training.config import PRESETS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, get_preset
+from sociajax.training.config import AgentConfig, EnvConfig, NetworkConfig, TrainConfig
+from sociajax.training.presets import PRESETS, get_preset
 from sociajax.training.schedule import Schedule, parse_schedule
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import collect

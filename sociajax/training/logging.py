@@ -113,6 +113,33 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def late_returns(path: str | os.PathLike, fraction: float = 0.1) -> dict[str, list[float]]:
+    """Per condition, per agent: the mean return over the last ``fraction`` of updates (at
+    least one) and all seeds, from ``metrics.csv``. One update's return averages only
+    ``num_envs`` episodes, too few to compare conditions by; NaN for an agent that took part
+    in none of those episodes."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    rows = read_metrics(path)
+    if not rows:
+        return {}
+    last = max(int(r["update"]) for r in rows)
+    first = last - max(1, round(fraction * last)) + 1
+    num_agents = 1 + max(int(r["agent"]) for r in rows)
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, np.ndarray] = {}
+    for r in rows:
+        condition = r["condition"]
+        if condition not in sums:
+            sums[condition], counts[condition] = np.zeros(num_agents), np.zeros(num_agents)
+        if int(r["update"]) >= first and r["return"] != "":
+            sums[condition][int(r["agent"])] += float(r["return"])
+            counts[condition][int(r["agent"])] += 1
+    return {
+        c: [float(s / n) if n else float("nan") for s, n in zip(sums[c], counts[c])] for c in sums
+    }
+
+
 class TensorBoard:
     """Seed-averaged scalars per agent, keyed by env steps (needs ``tensorboardX``)."""
 

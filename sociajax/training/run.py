@@ -24,7 +24,7 @@ import numpy as np
 
 from sociajax.training.checkpoint import Checkpointer, load_agent_params
 from sociajax.training.config import TrainConfig
-from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows
+from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows, late_returns
 from sociajax.training.trainer import Trainer, make_train
 
 # Fields that may differ between a run folder's config and the config that resumes it:
@@ -42,7 +42,7 @@ class RunResult:
     wall_s: float
     compile_s: float
     interrupted: bool
-    final_return: dict[str, list[float]]  # per condition, per agent: mean over seeds of the last update's return
+    late_return: dict[str, list[float]]  # per condition, per agent: mean return over the last 10% of updates and all seeds
 
 
 class StopRequest:
@@ -205,7 +205,6 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     chunk = trainer.compiled_chunk(state)
     compile_s = time.perf_counter() - compile_start
     bar = _progress(trainer, done, config.progress)
-    last_returns = np.full((trainer.num_runs, len(config.agents)), np.nan)
     interrupted = False
 
     def save() -> None:
@@ -265,10 +264,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         wall_s=wall_before + time.perf_counter() - start,
         compile_s=compile_s,
         interrupted=interrupted,
-        final_return={
-            name: [float(r) for r in _nanmean(last_returns[i * config.num_seeds : (i + 1) * config.num_seeds])]
-            for i, name in enumerate(trainer.conditions)
-        },
+        late_return=late_returns(run_dir / "metrics.csv"),
     )
 
 

@@ -22,7 +22,7 @@ def test_train_then_evaluate_writes_the_run_folder(tmp_path) -> None:
     result = _python("-m", "sociajax.train", "--preset", "smoke", "--run-dir", str(run), "--num-seeds", "2",
                      "--total-env-steps", "128", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "final returns by agent" in result.stdout
+    assert "return over the last 10% of updates: 0 (learner)" in result.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["num_seeds"] == 2 and config["env"]["max_steps"] == 16
     rows = read_metrics(run / "metrics.csv")

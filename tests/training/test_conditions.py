@@ -207,7 +207,7 @@ def test_a_grid_run_logs_conditions_and_resumes_bit_exactly(tmp_path) -> None:
     whole = train(tiny(run_dir=str(tmp_path / "whole"), total_env_steps=4 * 2 * 16, **grid))
     train(tiny(run_dir=str(tmp_path / "part"), total_env_steps=2 * 2 * 16, **grid))
     resumed = train(tiny(run_dir=str(tmp_path / "part"), total_env_steps=4 * 2 * 16, **grid), resume=True)
-    assert resumed.env_steps == whole.env_steps and set(whole.final_return) == {"fast", "vanilla-absent"}
+    assert resumed.env_steps == whole.env_steps and set(whole.late_return) == {"fast", "vanilla-absent"}
     rows_whole = read_metrics(tmp_path / "whole" / "metrics.csv")
     rows_resumed = read_metrics(tmp_path / "part" / "metrics.csv")
     assert len(rows_whole) == 4 * 2 * 2 * 3  # updates x conditions x seeds x agents

@@ -9,6 +9,7 @@ import pytest
 from sociajax.agents.ppo import PPOConfig
 from sociajax.train import parse_args
 from sociajax.training import PRESETS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, get_preset
+from sociajax.training.conditions import condition_configs, static_config
 from sociajax.training.config import rollout_length
 
 from training_kit import NOVICE, ORACLE, tiny
@@ -50,6 +51,12 @@ def test_presets_are_valid_and_the_paper_ones_use_the_papers_schedule() -> None:
     social = get_preset("social-scripted")
     assert [a.role for a in social.agents] == ["learner", "scripted", "scripted"]
     assert social.agents[0].aux and social.env.env_id == "GoalCycle-3"
+    # the main job puts a solo control beside the social novice, in the same program
+    named = dict(condition_configs(social))
+    assert list(named) == ["social", "solo"]
+    assert [float(a.presence) for a in named["social"].agents] == [1, 1, 1]
+    assert [float(a.presence) for a in named["solo"].agents] == [1, 0, 0]
+    assert static_config(named["social"]) == static_config(named["solo"])
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("nope")
 

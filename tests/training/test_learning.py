@@ -18,9 +18,11 @@ from sociajax.training.run import train
 
 @pytest.mark.slow
 def test_novice_beside_scripted_experts_beats_a_random_policy(tmp_path) -> None:
-    """The social-scripted preset cut to 600k env steps (~6 minutes on 2 CPU cores)."""
+    """The social-scripted preset's social condition alone, 600k env steps (~6 minutes on 2
+    CPU cores)."""
     config = dataclasses.replace(
-        get_preset("social-scripted"), run_dir=str(tmp_path / "run"), total_env_steps=600_000, progress=False
+        get_preset("social-scripted"), conditions=(), run_dir=str(tmp_path / "run"), total_env_steps=600_000,
+        progress=False,
     )
     train(config)
     rows = [r for r in read_metrics(tmp_path / "run" / "metrics.csv") if r["agent"] == "0"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sociajax.training.trainer import PPO_METRICS
-from sociajax.training.logging import COLUMNS, MetricsCSV, TensorBoard, chunk_rows, read_metrics
+from sociajax.training.logging import COLUMNS, MetricsCSV, TensorBoard, chunk_rows, late_returns, read_metrics
 from sociajax.viz.curves import mean_ci, plot_learning_curves, t95
 
 
@@ -44,6 +44,22 @@ def test_rows_are_one_per_update_seed_and_agent_with_cumulative_steps(tmp_path) 
     MetricsCSV(tmp_path / "metrics.csv", keep_through_update=8)  # resume from update 8
     kept = read_metrics(tmp_path / "metrics.csv")
     assert {int(r["update"]) for r in kept} == {7, 8} and len(kept) == 12
+
+
+def test_late_returns_average_the_last_tenth_of_updates_per_condition(tmp_path) -> None:
+    metrics = _metrics(num_seeds=4, num_updates=20)
+    metrics["return"][2:, :, 1] = np.nan  # agent 1 absent from condition b's runs
+    rows = chunk_rows(metrics, ("learner", "scripted", "scripted"), (0,), 0, np.zeros(4, np.int64),
+                      np.array([0, 1, 0, 1]), 1.0, 1.0, ["a", "a", "b", "b"])
+    MetricsCSV(tmp_path / "m.csv").append(rows)
+    late = late_returns(tmp_path / "m.csv")  # updates 19 and 20
+    assert set(late) == {"a", "b"}
+    assert late["a"][0] == pytest.approx(metrics["return"][:2, 18:, 0].mean())
+    assert late["b"][2] == pytest.approx(metrics["return"][2:, 18:, 2].mean())
+    assert np.isnan(late["b"][1])
+    assert late_returns(tmp_path / "m.csv", fraction=1.0)["a"][0] == pytest.approx(metrics["return"][:2, :, 0].mean())
+    with pytest.raises(ValueError, match="fraction"):
+        late_returns(tmp_path / "m.csv", fraction=0)
 
 
 def test_confidence_interval_is_students_t() -> None:
