@@ -6,7 +6,9 @@ in both precisions, and a bad dtype is refused by name.
 Tolerances are set a few times above what was measured on CPU (2026-12-02, initial params,
 fast-compiled): loss relative error 2e-6; gradients' global cosine 0.9999993, norm ratio
 0.9993, worst leaf cosine 0.9991 (conv1's kernel); forward max |diff| of value 5e-4, decoder
-output 3e-4, LSTM h 6e-4. CPUs have no fast bfloat16: this checks numbers, not speed.
+output 3e-4, LSTM h 6e-4; the 30-step fit took the loss from 0.409 to 0.195 in float32 and to
+0.194 in bfloat16 (drops 0.2136 and 0.2147). CPUs have no fast bfloat16: this checks numbers,
+not speed.
 
 One compiled program per dtype computes the checks (compiling dominates on 2 CPU cores: about
 a minute in all when idle, 6 minutes at load 8); the fit compiles its own (marked slow).
