@@ -41,6 +41,14 @@ Time convention: every call takes a time sequence ``obs [T, B, 21, 21, 3]`` and
 so the carry is reset to zeros *before* step ``t`` is processed (PureJaxRL's ``ScannedRNN``
 idea: ``jnp.where(start, zeros, carry)`` inside the scan, no ``cond``). ``B`` may be any
 tuple of batch dimensions, including none.
+
+Precision (``SocialNet.dtype``): "float32" (default) or "bfloat16". With "bfloat16" the
+matmuls of the convolutions, transposed convolutions, the embedding, the LSTM's gate
+projections and the heads' hidden layers run in bfloat16; the parameters stay float32 (cast
+at each use, so their gradients and Adam's moments are float32), and the LSTM carry, the
+logits and value (their last layers run in float32), the decoder's error and every loss are
+float32. GPUs multiply bfloat16 at several times their float32 (TF32) rate; CPUs mostly do
+not, so there it is a correctness check only (``tests/agents/test_mixed_precision.py``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,13 @@ HIDDEN = 192
 PARAM_COUNT = 667_787  # with aux decoder, one LSTM bias per gate (PyTorch count: 668,555)
 
 Carry = tuple  # (c, h), each float32 [*batch, HIDDEN]
+DTYPES = ("float32", "bfloat16")  # SocialNet.dtype / NetworkConfig.dtype: the matmuls' precision
+
+
+def check_dtype(owner: str, dtype: Any) -> None:
+    """Raise a ValueError naming ``owner.dtype`` unless ``dtype`` is one of :data:`DTYPES`."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"{owner}.dtype must be one of {DTYPES}, got {dtype!r}")
 
 
 @struct.dataclass
@@ -92,22 +107,62 @@ class _ResetLSTMStep(nn.Module):
     """One step of :func:`ResetLSTM`: zero the carry where ``start``, then the LSTM cell."""
 
     features: int = HIDDEN
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, carry: Carry, xs: tuple[jax.Array, jax.Array]):
         x, start = xs
         keep = jnp.logical_not(start)[..., None]
         carry = jax.tree.map(lambda c: jnp.where(keep, c, jnp.zeros_like(c)), carry)
-        new_carry, y = nn.OptimizedLSTMCell(self.features, name="cell")(carry, x)
-        return new_carry, (y, carry)
+        cell = nn.OptimizedLSTMCell(self.features, name="cell")
+        if self.is_initializing() or jnp.dtype(self.dtype) == jnp.float32:
+            new_carry, y = cell(carry, x)
+            return new_carry, (y, carry)
+        new_carry = _lstm_cell(self.variables["params"]["cell"], carry, x, self.dtype)
+        return new_carry, (new_carry[1], carry)
 
 
-def ResetLSTM(features: int = HIDDEN, unroll: int = 1, name: Optional[str] = None) -> nn.Module:
+def _lstm_cell(params: Any, carry: Carry, x: jax.Array, dtype: Any) -> Carry:
+    """``nn.OptimizedLSTMCell``'s step on its ``params`` with the two gate projections in
+    ``dtype`` and everything else (bias, gates, carry) in float32: a float32 carry keeps
+    small updates of c over hundreds of steps, and float32 bias sums keep its gradient exact."""
+    c, h = carry
+    gates = ("i", "f", "g", "o")
+    w_in = jnp.concatenate([params[f"i{g}"]["kernel"] for g in gates], -1)
+    w_h = jnp.concatenate([params[f"h{g}"]["kernel"] for g in gates], -1)
+    bias = jnp.concatenate([params[f"h{g}"]["bias"] for g in gates], -1)
+    z = _matmul(x, w_in, dtype).astype(jnp.float32) + _matmul(h, w_h, dtype).astype(jnp.float32) + bias
+    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
+    new_c = jax.nn.sigmoid(zf) * c + jax.nn.sigmoid(zi) * jnp.tanh(zg)
+    return new_c, jax.nn.sigmoid(zo) * jnp.tanh(new_c)
+
+
+def _matmul(x: jax.Array, kernel: jax.Array, dtype: Any) -> jax.Array:
+    """``x @ kernel`` with both cast to ``dtype`` (the matmul's precision)."""
+    return x.astype(dtype) @ kernel.astype(dtype)
+
+
+def _add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
+    """``y + bias`` summed in float32, returned in ``y``'s dtype. The bias's gradient sums the
+    output's gradient over every frame and pixel: in bfloat16 that sum stalls (measured: the
+    last transposed convolution's bias gradient came out 13x too small on 128 frames)."""
+    return (y.astype(jnp.float32) + bias.astype(jnp.float32)).astype(y.dtype)
+
+
+def _dense(params: Any, x: jax.Array, dtype: Any) -> jax.Array:
+    """``nn.Dense`` on explicit params: the matmul in ``dtype``, the bias added in float32."""
+    return _add_bias(_matmul(x, params["kernel"], dtype), params["bias"])
+
+
+def ResetLSTM(
+    features: int = HIDDEN, unroll: int = 1, name: Optional[str] = None, dtype: Any = jnp.float32
+) -> nn.Module:
     """An LSTM scanned over time whose carry is zeroed where ``starts[t]`` is True.
 
     ``__call__(carry, (x [T, *batch, F], starts [T, *batch]))`` returns
     ``(final_carry, (outputs [T, *batch, H], step_carries))``. ``unroll`` steps run per loop
-    iteration (``lax.scan``'s ``unroll``): the same numbers, fewer iterations.
+    iteration (``lax.scan``'s ``unroll``): the same numbers, fewer iterations. ``dtype``: the
+    gate projections' precision (carry and outputs stay float32).
     """
     scanned = nn.scan(
         _ResetLSTMStep,
@@ -117,7 +172,7 @@ def ResetLSTM(features: int = HIDDEN, unroll: int = 1, name: Optional[str] = Non
         out_axes=0,
         unroll=unroll,
     )
-    return scanned(features, name=name)
+    return scanned(features, dtype, name=name)
 
 
 def _patches(x: jax.Array, stride: int) -> jax.Array:
@@ -159,22 +214,23 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, t
         raise ValueError(f"Conv3x3.stride must be 1 or 3, got {stride}")
     features = kernel.shape[-1]
     if not transpose:
-        return _patches(x, stride) @ kernel.reshape(-1, features) + bias
+        return _add_bias(_patches(x, stride) @ kernel.reshape(-1, features), bias)
     # Each input pixel times each kernel tap: [N, H, W, 3, 3, F], one matmul.
     n, h, w, c = x.shape
     taps = kernel.transpose(2, 0, 1, 3).reshape(c, 9 * features)
     blocks = (x.reshape(-1, c) @ taps).reshape(n, h, w, 3, 3, features)
     if stride == 3:  # non-overlapping 3x3 output blocks, kernel flipped
         blocks = blocks[:, :, :, ::-1, ::-1]
-        return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, 3 * h, 3 * w, features) + bias
+        return _add_bias(blocks.transpose(0, 1, 3, 2, 4, 5).reshape(n, 3 * h, 3 * w, features), bias)
     # Stride 1: tap (dy, dx) of pixel (i, j) lands on output (i + 2 - dy, j + 2 - dx);
     # overlap-add the nine shifted planes (no multiplies by zero padding).
     pad = lambda a, dy, dx: jnp.pad(a, ((0, 0), (2 - dy, dy), (2 - dx, dx), (0, 0)))
-    return sum(pad(blocks[:, :, :, dy, dx], dy, dx) for dy in range(3) for dx in range(3)) + bias
+    return _add_bias(sum(pad(blocks[:, :, :, dy, dx], dy, dx) for dy in range(3) for dx in range(3)), bias)
 
 
 def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
-    """uint8 [N, 21, 21, 3] -> float32 [N, H] through ``layers`` = (conv1, conv2, conv3, embed)."""
+    """uint8 [N, 21, 21, 3] -> [N, H] through ``layers`` = (conv1, conv2, conv3, embed), in the
+    layers' dtype (each casts its input)."""
     x = x.astype(jnp.float32) / 255.0
     for conv in layers[:3]:
         x = nn.leaky_relu(conv(x))
@@ -182,8 +238,8 @@ def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
 
 
 def _decoder(layers: Sequence[Any], z: jax.Array) -> jax.Array:
-    """float32 [N, H + A] -> float32 [N, 21, 21, 3] through ``layers`` = (aux_fc, deconv1,
-    deconv2, deconv3)."""
+    """[N, H + A] -> [N, 21, 21, 3] through ``layers`` = (aux_fc, deconv1, deconv2, deconv3),
+    in the layers' dtype."""
     z = jnp.tanh(layers[0](z)).reshape(z.shape[0], 3, 3, 64)
     z = nn.leaky_relu(layers[1](z))
     z = nn.leaky_relu(layers[2](z))
@@ -195,15 +251,18 @@ _ENCODER = (("conv1", 3, False), ("conv2", 1, False), ("conv3", 1, False), ("emb
 _DECODER = (("aux_fc", None, False), ("deconv1", 1, True), ("deconv2", 1, True), ("deconv3", 3, True))
 
 
-def _layer_maps(params: Any, spec: Sequence[tuple]) -> tuple[Any, ...]:
+def _layer_maps(params: Any, spec: Sequence[tuple], dtype: Any = jnp.float32) -> tuple[Any, ...]:
     """The layers of ``spec`` as pure functions of explicit ``params`` (which ``lax.map`` and
-    ``jax.checkpoint`` may close over), computing what the submodules compute."""
+    ``jax.checkpoint`` may close over), computing what the submodules compute. Each casts its
+    parameters and input to ``dtype`` (the computation's precision; the cast of a float32
+    parameter passes its gradient back in float32; float32 casts are no-ops)."""
 
     def layer(name: str, stride: Optional[int], transpose: bool) -> Any:
-        kernel, bias = params[name]["kernel"], params[name]["bias"]
+        kernel, bias = params[name]["kernel"].astype(dtype), params[name]["bias"]
         if stride is None:
-            return lambda x: x @ kernel + bias
-        return functools.partial(conv3x3, kernel=kernel, bias=bias, stride=stride, transpose=transpose)
+            return lambda x: _add_bias(x.astype(dtype) @ kernel, bias)
+        conv = functools.partial(conv3x3, kernel=kernel, bias=bias, stride=stride, transpose=transpose)
+        return lambda x: conv(x.astype(dtype))
 
     return tuple(layer(*entry) for entry in spec)
 
@@ -290,7 +349,8 @@ class SocialNet(nn.Module):
     gradients included); 0 runs them on all frames at once; None (default) takes
     :func:`default_chunk` (128 on CPU, 0 on GPU). ``lstm_unroll``: LSTM steps per loop iteration
     (>= 1); None takes :func:`default_lstm_unroll` (1 on CPU, 8 on GPU). Both are speed only: no
-    parameter depends on them.
+    parameter depends on them. ``dtype``: "float32" or "bfloat16", the matmuls' precision
+    (module doc, "Precision"); parameters are float32 either way, so checkpoints are shared.
     """
 
     num_actions: int = NUM_ACTIONS
@@ -298,15 +358,22 @@ class SocialNet(nn.Module):
     hidden_size: int = HIDDEN
     chunk: Optional[int] = None
     lstm_unroll: Optional[int] = None
+    dtype: str = "float32"
+
+    @property
+    def compute_dtype(self) -> Any:
+        """The jnp dtype of the matmuls (from ``dtype``)."""
+        return jnp.dtype(self.dtype)
 
     def setup(self) -> None:
         check_speed_settings("SocialNet", chunk=self.chunk, lstm_unroll=self.lstm_unroll)
+        check_dtype("SocialNet", self.dtype)
         self.conv1 = Conv3x3(32, stride=3)
         self.conv2 = Conv3x3(64)
         self.conv3 = Conv3x3(64)
         self.embed = nn.Dense(self.hidden_size)
         unroll = default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll
-        self.core = ResetLSTM(self.hidden_size, unroll)
+        self.core = ResetLSTM(self.hidden_size, unroll, dtype=self.compute_dtype)
         self.value1 = nn.Dense(64)
         self.value2 = nn.Dense(64)
         self.value_out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
@@ -332,31 +399,40 @@ class SocialNet(nn.Module):
         chunks of ``chunk`` frames when N is large enough (see the class doc)."""
         if self.is_initializing():  # the submodules themselves, so that they create their params
             return body(tuple(getattr(self, name) for name, *_ in spec), xs)
-        layers = _layer_maps({name: getattr(self, name).variables["params"] for name, *_ in spec}, spec)
+        params = {name: getattr(self, name).variables["params"] for name, *_ in spec}
+        layers = _layer_maps(params, spec, self.compute_dtype)
         chunk = default_chunk() if self.chunk is None else self.chunk
         if chunk > 0 and jax.tree.leaves(xs)[0].shape[0] > 2 * chunk:
             return _in_chunks(functools.partial(body, layers), xs, chunk)
         return body(layers, xs)
 
     def encode(self, obs: jax.Array) -> jax.Array:
-        """uint8 [..., 21, 21, 3] -> float32 [..., hidden_size] (convs + Dense + tanh)."""
+        """uint8 [..., 21, 21, 3] -> [..., hidden_size] (convs + Dense + tanh), in ``dtype``."""
         x, lead = _flatten_lead(obs, 3)
         return self._per_frame(_encoder, _ENCODER, x).reshape(lead + (self.hidden_size,))
 
     def heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """LSTM output [..., H] -> (logits [..., num_actions], value [...])."""
-        v = jnp.tanh(self.value1(h))
-        v = jnp.tanh(self.value2(v))
-        value = self.value_out(v)[..., 0]
-        p = jnp.tanh(self.policy1(h))
-        p = jnp.tanh(self.policy2(p))
-        return self.policy_out(p), value
+        """LSTM output [..., H] -> (logits [..., num_actions], value [...]), float32. The hidden
+        layers run in ``dtype``, the last ones in float32 (tiny matmuls; the value regresses
+        onto returns that bfloat16 would round by up to 0.4%)."""
+        low, f32 = self.compute_dtype, jnp.float32
+
+        def dense(name: str, x: jax.Array, dtype: Any) -> jax.Array:
+            layer = getattr(self, name)
+            return layer(x) if self.is_initializing() else _dense(layer.variables["params"], x, dtype)
+
+        v = jnp.tanh(dense("value1", h, low))
+        v = jnp.tanh(dense("value2", v, low))
+        value = dense("value_out", v, f32)[..., 0]
+        p = jnp.tanh(dense("policy1", h, low))
+        p = jnp.tanh(dense("policy2", p, low))
+        return dense("policy_out", p, f32), value
 
     def decode(self, h: jax.Array, actions: jax.Array) -> jax.Array:
         """(LSTM output [..., H], actions int [...]) -> predicted next obs [..., 21, 21, 3]
-        on the [0, 1] scale (linear output; see module doc)."""
+        on the [0, 1] scale (linear output; see module doc), float32."""
         z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
-        return self._per_frame(_decoder, _DECODER, z).reshape(lead + OBS_SHAPE)
+        return self._per_frame(_decoder, _DECODER, z).reshape(lead + OBS_SHAPE).astype(jnp.float32)
 
     def aux_error(self, h: jax.Array, actions: jax.Array, target: jax.Array) -> jax.Array:
         """``frame_abs_error(decode(h, actions), target)`` [...] for uint8 targets
@@ -364,7 +440,7 @@ class SocialNet(nn.Module):
         error is taken where its prediction is made (the training loss's path)."""
         z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
         target = target.reshape((-1,) + OBS_SHAPE)
-        body = lambda layers, zt: frame_abs_error(_decoder(layers, zt[0]), zt[1])
+        body = lambda layers, zt: frame_abs_error(_decoder(layers, zt[0]).astype(jnp.float32), zt[1])
         return self._per_frame(body, _DECODER, (z, target)).reshape(lead)
 
     def _decoder_input(self, h: jax.Array, actions: jax.Array) -> jax.Array:

@@ -15,7 +15,7 @@ import math
 import numbers
 from typing import Any, Literal, Optional
 
-from sociajax.agents.network import check_speed_settings
+from sociajax.agents.network import check_dtype, check_speed_settings
 from sociajax.agents.ppo import AUX_TARGETS, OBJECTIVES, PPOConfig
 from sociajax.agents.scripted import POLICIES
 from sociajax.training.schedule import parse_schedule, schedule_text
@@ -67,15 +67,21 @@ class AgentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """How the learners' network runs; speed only, the numbers do not change (to float
-    rounding). None takes the backend's default (``sociajax.agents.network``).
+    """How the learners' network runs. None takes the backend's default
+    (``sociajax.agents.network``).
 
     ``chunk``: frames per chunk of the encoder and decoder (0: all at once; CPU default 128,
-    GPU 0). ``lstm_unroll``: LSTM steps per loop iteration (CPU default 1, GPU 8).
+    GPU 0). ``lstm_unroll``: LSTM steps per loop iteration (CPU default 1, GPU 8). These two are
+    speed only: the numbers do not change (to float rounding). ``dtype``: the precision of the
+    network's matmuls and convolutions, "float32" or "bfloat16" (parameters, optimizer, LSTM
+    carry, logits, value and losses stay float32). bfloat16 changes the numbers by its rounding
+    (about 1% on the loss, see ``tests/agents/test_mixed_precision.py``); float32 stays the
+    default until a GPU measurement shows bfloat16 pays.
     """
 
     chunk: Optional[int] = None
     lstm_unroll: Optional[int] = None
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +228,8 @@ def validate(config: TrainConfig) -> None:
                 raise ValueError(f"{name}.{field} must be a non-negative integer, got {value!r}")
         if agent.role == "scripted" and agent.load_from:
             raise ValueError(f"{name}.load_from={agent.load_from!r} is only for learned agents, not role 'scripted'")
-    check_speed_settings("network", **dataclasses.asdict(config.network))
+    check_speed_settings("network", chunk=config.network.chunk, lstm_unroll=config.network.lstm_unroll)
+    check_dtype("network", config.network.dtype)
     if not any(a.role == "learner" for a in config.agents):
         raise ValueError(f"agents need at least one role 'learner', got roles {[a.role for a in config.agents]}")
     try:

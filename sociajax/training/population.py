@@ -75,8 +75,8 @@ class Population:
 
     @functools.cached_property
     def network(self) -> SocialNet:
-        speed = self.network_config
-        return SocialNet(use_aux=True, chunk=speed.chunk, lstm_unroll=speed.lstm_unroll)
+        net = self.network_config
+        return SocialNet(use_aux=True, chunk=net.chunk, lstm_unroll=net.lstm_unroll, dtype=net.dtype)
 
     @functools.cached_property
     def optimizer(self):
