@@ -175,13 +175,27 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
+_GATHERS: dict[Any, Any] = {}  # replicated sharding -> jitted identity (see to_host)
+
+
 def to_host(tree: Any) -> Any:
     """NumPy copies of a pytree of (possibly multi-process) arrays, whole on every process:
-    ``device_get`` alone, an all-gather over processes otherwise."""
+    ``device_get`` alone; otherwise one compiled all-gather of every leaf together (not one
+    per leaf, as ``multihost_utils.process_allgather`` does) for arrays of a
+    ``NamedSharding``, ``process_allgather`` for anything else."""
     import jax
+    from jax.sharding import NamedSharding, PartitionSpec
 
     if jax.process_count() == 1:
         return jax.device_get(tree)
+    leaves = jax.tree.leaves(tree)
+    shardings = {getattr(x, "sharding", None) for x in leaves}
+    if len(shardings) == 1 and isinstance(next(iter(shardings)), NamedSharding):
+        replicated = next(iter(shardings)).update(spec=PartitionSpec())
+        if replicated not in _GATHERS:
+            _GATHERS[replicated] = jax.jit(lambda t: t, out_shardings=replicated)
+        gathered = _GATHERS[replicated](tree)
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), gathered)
     from jax.experimental import multihost_utils
 
     return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
