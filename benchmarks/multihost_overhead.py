@@ -54,19 +54,28 @@ def _train_args(run_dir: Path, num_seeds: int, updates: int) -> list[str]:
     ]
 
 
-def _update_seconds(run_dir: Path, warmup: int) -> list[float]:
-    """Seconds between consecutive updates' rows (one update per chunk), after ``warmup``."""
+def _update_seconds(run_dir: Path, warmup: int) -> tuple[list[float], list[float]]:
+    """Per update after ``warmup`` (one update per chunk): the seconds between consecutive
+    updates' rows, and the seconds of the compiled chunk plus fetching its metrics (from the
+    ``sps`` column: the chunk's env steps of all runs over that time)."""
     from sociajax.training.logging import read_metrics
 
-    wall = {}
+    wall, chunk, steps = {}, {}, {}
     for row in read_metrics(run_dir / "metrics.csv"):
-        wall[int(row["update"])] = float(row["wall_s"])
-    updates = sorted(wall)
-    return [wall[u] - wall[u - 1] for u in updates if u - 1 in wall and u > warmup]
+        update = int(row["update"])
+        wall[update], chunk[update] = float(row["wall_s"]), float(row["sps"])
+        steps.setdefault(update, {})[row["seed"], row["condition"]] = int(row["env_steps"])
+    updates = [u for u in sorted(wall) if u - 1 in wall and u > warmup]
+    per_chunk = {u: sum(steps[u].values()) - sum(steps[u - 1].values()) for u in updates}
+    return [wall[u] - wall[u - 1] for u in updates], [per_chunk[u] / chunk[u] for u in updates]
 
 
-def run_layout(layout: str, devices: int, num_seeds: int, updates: int, work: Path, cache: str) -> float:
-    """Wall seconds of the whole launch; the run folder is ``work/layout``."""
+def run_layout(
+    layout: str, devices: int, num_seeds: int, updates: int, work: Path, cache: str, pin: bool = False
+) -> float:
+    """Wall seconds of the whole launch; the run folder is ``work/layout``. ``pin``: each
+    process of ``multi`` on its own core (``taskset``), as on separate hosts, so the
+    processes' thread pools do not fight over the same cores."""
     run_dir = work / layout
     tick = time.perf_counter()
     if layout == "one":
@@ -81,7 +90,8 @@ def run_layout(layout: str, devices: int, num_seeds: int, updates: int, work: Pa
         logs = [open(work / f"{layout}-{i}.log", "w") for i in range(devices)]
         procs = [
             subprocess.Popen(
-                _train_args(run_dir, num_seeds, updates) + [
+                (["taskset", "-c", str(i % (os.cpu_count() or 1))] if pin else [])
+                + _train_args(run_dir, num_seeds, updates) + [
                     "--distributed.coordinator", f"127.0.0.1:{port}", "--distributed.num-processes", str(devices),
                     "--distributed.process-id", str(i),
                 ],
@@ -106,17 +116,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--note", default="")
+    parser.add_argument("--pin", action="store_true", help="pin each multi process to its own core (taskset)")
     args = parser.parse_args()
 
     samples: dict[str, list[float]] = {"one": [], "multi": []}
+    chunks: dict[str, list[float]] = {"one": [], "multi": []}
     launches: dict[str, list[float]] = {"one": [], "multi": []}
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for layout in ("one", "multi"):
                 work = Path(tmp) / f"r{repeat}"
                 work.mkdir(exist_ok=True)
-                launches[layout].append(run_layout(layout, args.devices, args.num_seeds, args.updates, work, cache))
-                samples[layout] += _update_seconds(work / layout, args.warmup)
+                launches[layout].append(
+                    run_layout(layout, args.devices, args.num_seeds, args.updates, work, cache, args.pin)
+                )
+                update_s, chunk_s = _update_seconds(work / layout, args.warmup)
+                samples[layout] += update_s
+                chunks[layout] += chunk_s
                 print(f"repeat {repeat} {layout}: median update {np.median(samples[layout]):.3f} s", flush=True)
 
     median = {k: float(np.median(v)) for k, v in samples.items()}
@@ -128,7 +144,7 @@ def main() -> None:
         },
         "config": {
             "preset": "smoke", "num_seeds": args.num_seeds, "updates": args.updates, "warmup": args.warmup,
-            "repeats": args.repeats, "devices": args.devices,
+            "repeats": args.repeats, "devices": args.devices, "pin": args.pin,
         },
         "layouts": {
             "one": f"1 process x {args.devices} host devices",
@@ -136,6 +152,7 @@ def main() -> None:
         },
         "update_s_median": median,
         "update_s_all": samples,
+        "chunk_and_fetch_s_median": {k: float(np.median(v)) for k, v in chunks.items()},
         "launch_wall_s": launches,
         "overhead": median["multi"] / median["one"] - 1,
         "note": args.note,
@@ -144,9 +161,10 @@ def main() -> None:
 
     record["machine"]["jax"] = jax.__version__
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"multihost_overhead_cpu_{record['machine']['date']}.json"
+    suffix = "_pinned" if args.pin else ""
+    path = args.out / f"multihost_overhead_cpu_{record['machine']['date']}{suffix}.json"
     path.write_text(json.dumps(record, indent=2))
-    print(json.dumps({k: record[k] for k in ("update_s_median", "overhead")}, indent=2))
+    print(json.dumps({k: record[k] for k in ("update_s_median", "chunk_and_fetch_s_median", "overhead")}, indent=2))
     print(f"wrote {path}")
 
 
