@@ -1,9 +1,14 @@
 """``python -m sociajax.train --preset NAME [--run-dir DIR] [--seed S] [--num-seeds K]
-[--total-env-steps N] [--grid FIELD=V1,V2 ...] [--resume] [--any.config.field VALUE]``
+[--total-env-steps N] [--grid FIELD=V1,V2 ...] [--resume] [--any.config.field VALUE]
+[--distributed auto | --distributed.coordinator HOST:PORT --distributed.num-processes N
+--distributed.process-id I]``
 
 The preset gives the whole :class:`~sociajax.training.config.TrainConfig`; every field can
 then be overridden by a flag generated from the dataclasses (``--help`` lists them with
-their preset values). ``--resume`` continues the run folder's last checkpoint.
+their preset values). ``--resume`` continues the run folder's last checkpoint. The
+``--distributed`` flags make this process one of a multi-host job
+(:mod:`sociajax.training.distributed`); they are read, and ``jax.distributed`` initialised,
+before anything else touches JAX.
 """
 
 from __future__ import annotations
@@ -50,6 +55,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
         "config.json and last checkpoint."
     )
     description += (
+        " Multi-host: --distributed auto (jax.distributed from the cluster's environment: SLURM, Open MPI, "
+        "or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID) or --distributed.coordinator HOST:PORT "
+        "--distributed.num-processes N --distributed.process-id I [--distributed.local-device-ids 0,1] "
+        "[--distributed.timeout-s S]; process 0 writes the run folder."
+    )
+    description += (
         " --grid FIELD=V1,V2 (repeatable) trains the product of the grids over data fields, every "
         "condition and seed in one compiled program (values holding commas, such as schedules, "
         "are separated by |)."
@@ -71,6 +82,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from sociajax.training import distributed
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cluster, argv = distributed.parse(argv)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    distributed.initialize(cluster)  # before any other JAX call (config validation makes envs)
+    if cluster.enabled:
+        print(f"multi-host: {distributed.describe()}", file=sys.stderr)
     config, resume = parse_args(argv)
     from sociajax.training.run import train
 
@@ -94,7 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
         )
     lines.append(f"run folder: {result.run_dir} (metrics.csv, learning_curve.png, checkpoints/)")
-    print("\n".join(lines))
+    if distributed.is_primary():
+        print("\n".join(lines))
     return 0
 
 

@@ -51,7 +51,7 @@ def navigate(dist: jax.Array, pos: jax.Array, direction: jax.Array) -> jax.Array
     """
     height, width = dist.shape
     order = (direction + jnp.array([0, 1, 3, 2])) % 4  # ahead, right, left, behind
-    cells = pos[None, :] + DIR_VEC[order]
+    cells = pos[None, :] + jnp.asarray(DIR_VEC)[order]
     inside = (cells[:, 0] >= 0) & (cells[:, 0] < width) & (cells[:, 1] >= 0) & (cells[:, 1] < height)
     values = jnp.where(
         inside, dist[jnp.clip(cells[:, 1], 0, height - 1), jnp.clip(cells[:, 0], 0, width - 1)], UNREACHABLE

@@ -23,7 +23,9 @@ NUM_ACTIONS = 7
 # MiniGrid's action names; only the first three do anything in these worlds.
 ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 LEFT, RIGHT, FORWARD = 0, 1, 2
-DIR_VEC = jnp.asarray(rendering.DIR_VEC)
+# NumPy, not a JAX array: importing the package must not start a JAX backend (a multi-host
+# run initialises jax.distributed first). Index it as ``jnp.asarray(DIR_VEC)[...]``.
+DIR_VEC = rendering.DIR_VEC
 _PRESENCE_STREAM = 0x5EED  # fold_in tag of the reset key's presence draw
 
 
@@ -248,7 +250,7 @@ class MultiAgentGridEnv(abc.ABC):
         actions = actions.astype(jnp.int32)
         turn = jnp.where(actions == LEFT, -1, jnp.where(actions == RIGHT, 1, 0))
         agent_dir = jnp.where(acting, (state.agent_dir + turn) % 4, state.agent_dir)
-        ahead = state.agent_pos + DIR_VEC[state.agent_dir]
+        ahead = state.agent_pos + jnp.asarray(DIR_VEC)[state.agent_dir]
         x, y = ahead[:, 0], ahead[:, 1]
         inside = (x >= 0) & (x < state.grid.shape[1]) & (y >= 0) & (y < state.grid.shape[0])
         cell = state.grid[jnp.clip(y, 0, state.grid.shape[0] - 1), jnp.clip(x, 0, state.grid.shape[1] - 1)]

@@ -1,5 +1,10 @@
 """Orbax checkpoints of a run: the whole seed-stacked :class:`RunState` plus a small JSON
 record (updates done, env steps per seed, wall time), so a resumed run continues bit for bit.
+
+In a multi-process run every process takes part in each save and restore (orbax's
+multi-process protocol: each writes and reads the shards of its own devices, process 0 the
+metadata and the JSON record, with barriers between), so the run folder must be on a file
+system all processes share.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, update: int, state: RunState, meta: dict[str, Any]) -> None:
-        """Blocking save (a run stopped right after still has it)."""
+        """Blocking save (a run stopped right after still has it); in a multi-process run
+        every process must call it, at the same update."""
         self.manager.save(
             update,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
@@ -42,15 +48,25 @@ class Checkpointer:
         )
         self.manager.wait_until_finished()
 
-    def restore(self, trainer: Trainer, update: Optional[int] = None) -> tuple[RunState, dict[str, Any]]:
-        """The state (placed as ``trainer`` places it) and meta saved at ``update`` (default:
-        the latest)."""
+    def restore(
+        self, trainer: Trainer, update: Optional[int] = None, local: bool = False
+    ) -> tuple[RunState, dict[str, Any]]:
+        """The state and meta saved at ``update`` (default: the latest). The state is placed
+        as ``trainer`` places it (in a multi-process run: global arrays, each process reading
+        only its devices' shards), or with ``local`` whole on this process's first device
+        (to read numbers on the host, e.g. an expert's params)."""
         update = self.latest() if update is None else update
         if update is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         abstract = jax.eval_shape(trainer.init, trainer.seed_keys())
-        sharding = trainer.sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        sharding = None if local else trainer.sharding
+        sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+        return self.restore_as(abstract, update)
+
+    def restore_as(self, abstract: Any, update: int) -> tuple[Any, dict[str, Any]]:
+        """The state saved at ``update`` as ``abstract`` (a pytree of ``ShapeDtypeStruct``
+        with shardings) describes it, and its meta."""
         restored = self.manager.restore(
             update,
             args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
@@ -85,7 +101,9 @@ def load_run(run_dir: str | os.PathLike, update: Optional[int] = None) -> Loaded
         kept = sorted(checkpointer.manager.all_steps())
         if update is not None and update not in kept:
             raise ValueError(f"{run_dir} has no checkpoint at update {update}; kept: {kept}")
-        state, meta = checkpointer.restore(make_train(config), update)
+        # Alone: placed as the run placed it; with several processes, whole on each (the
+        # callers read it on the host, which global arrays would not allow).
+        state, meta = checkpointer.restore(make_train(config), update, local=jax.process_count() > 1)
     finally:
         checkpointer.close()
     return LoadedRun(config, state, meta)

@@ -5,6 +5,11 @@ SIGINT or SIGTERM lets the chunk in flight finish, saves, and returns, so an int
 loses nothing. ``resume=True`` restores the run folder's last checkpoint, drops metric rows
 written after it, and continues; since update ``u`` draws its randomness from
 ``fold_in(seed_key, u)``, the resumed numbers equal those of one uninterrupted run.
+
+In a multi-process run (:mod:`sociajax.training.distributed`) every process runs this loop
+over its shards of the runs; metrics are all-gathered after each chunk, process 0 alone
+writes the run folder's files and the progress bar, every process takes part in
+checkpoints, and a signal received by any process stops all of them after the same chunk.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from sociajax.training.checkpoint import Checkpointer, load_agent_params
 from sociajax.training.config import TrainConfig
+from sociajax.training.distributed import any_process, barrier, is_primary, to_host
 from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows, late_returns
 from sociajax.training.trainer import Trainer, make_train
 
@@ -178,8 +184,12 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         raise FileExistsError(
             f"run_dir {str(run_dir)!r} already holds a run: pass --resume to continue it, or choose another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
+    # Every process has read the folder before process 0 writes to it.
+    barrier("sociajax:run-folder-checked")
+    primary = is_primary()
+    if primary:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(config.to_json())
 
     trainer = make_train(config)
     population = trainer.population
@@ -193,18 +203,18 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         done, env_steps, wall_before = int(meta["update"]), np.asarray(meta["env_steps"], np.int64), float(meta["wall_s"])
         if done % trainer.updates_per_chunk:
             raise ValueError(f"checkpoint at update {done} is not at a chunk boundary of {trainer.updates_per_chunk}")
-        csv_log = MetricsCSV(run_dir / "metrics.csv", keep_through_update=done)
+        csv_log = MetricsCSV(run_dir / "metrics.csv", keep_through_update=done) if primary else None
     else:
         state = trainer.place(trainer.init(trainer.seed_keys(), loaded_params(trainer)))
         done, env_steps, wall_before = 0, np.zeros(trainer.num_runs, np.int64), 0.0
-        csv_log = MetricsCSV(run_dir / "metrics.csv")
-    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard else None
+        csv_log = MetricsCSV(run_dir / "metrics.csv") if primary else None
+    board = TensorBoard(run_dir / "tensorboard") if config.tensorboard and primary else None
 
     start = time.perf_counter()
     compile_start = time.perf_counter()
     chunk = trainer.compiled_chunk(state)
     compile_s = time.perf_counter() - compile_start
-    bar = _progress(trainer, done, config.progress)
+    bar = _progress(trainer, done, config.progress and primary)
     interrupted = False
 
     def save() -> None:
@@ -217,7 +227,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
             for index in range(first_chunk, trainer.num_chunks):
                 tick = time.perf_counter()
                 state, metrics = chunk(state)
-                metrics = jax.device_get(metrics)
+                metrics = to_host(metrics)  # every run's, on every process
                 seconds = time.perf_counter() - tick
                 steps = metrics["env_steps"].astype(np.int64)  # [S, U]
                 sps = float(steps.sum()) / max(seconds, 1e-9)
@@ -225,7 +235,8 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
                     metrics, roles, population.learner_agents, done, env_steps, seeds, sps,
                     wall_before + time.perf_counter() - start, run_conditions, config.ppo.num_envs,
                 )
-                csv_log.append(rows)
+                if csv_log is not None:
+                    csv_log.append(rows)
                 if board is not None:
                     board.write(rows)
                 done += trainer.updates_per_chunk
@@ -237,9 +248,10 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
                         f"env-steps/s {sps:,.0f} | return " + " ".join(f"{r:+.2f}" for r in _nanmean(last_returns))
                     )
                 last = index == trainer.num_chunks - 1
-                if last or stop or (index + 1) % config.checkpoint_every == 0:
+                stopping = any_process(bool(stop))  # processes agree: a save is collective
+                if last or stopping or (index + 1) % config.checkpoint_every == 0:
                     save()
-                if stop:
+                if stopping:
                     interrupted = True
                     break
     finally:
@@ -251,12 +263,14 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
 
     from sociajax.viz.curves import plot_learning_curves
 
-    references = {}
-    baseline = random_baseline(trainer, run_dir)
-    if baseline is not None:
-        for agent in population.learner_agents:
-            references[f"random policy as agent {agent}"] = baseline[agent]
-    plot_learning_curves(run_dir / "metrics.csv", run_dir / "learning_curve.png", references=references)
+    if primary:
+        references = {}
+        baseline = random_baseline(trainer, run_dir)
+        if baseline is not None:
+            for agent in population.learner_agents:
+                references[f"random policy as agent {agent}"] = baseline[agent]
+        plot_learning_curves(run_dir / "metrics.csv", run_dir / "learning_curve.png", references=references)
+    barrier("sociajax:run-finished")
     return RunResult(
         run_dir=run_dir,
         updates=done,

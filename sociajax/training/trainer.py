@@ -18,7 +18,8 @@ before each update), so the program depends only on the static part of the confi
 Update ``u`` of a run draws its randomness from ``fold_in(seed_key, u)``, so the numbers
 do not depend on how updates are grouped into chunks, where a run was resumed, or which
 other conditions share the program. With several devices the run axis is sharded over them
-(``jax.sharding``); the program is the same, XLA partitions it. The host loop (logging,
+(``jax.sharding``), over the devices of every process in a multi-host run
+(:mod:`sociajax.training.distributed`); the program is the same, XLA partitions it. The host loop (logging,
 checkpoints, signals) lives in :mod:`sociajax.training.run`.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -138,9 +139,15 @@ class Trainer:
         return (static, self.num_runs, self.updates_per_chunk, self.rollout_steps)
 
     def place(self, tree: Any) -> Any:
-        """Put a seed-stacked pytree on the devices (sharded along seeds when several)."""
+        """Put a run-stacked pytree on the devices (sharded along runs when several). With
+        several processes each holds ``tree`` whole (init is deterministic) and builds the
+        global arrays from it, placing only its own devices' shards."""
         if self.sharding is None:
             return tree
+        if jax.process_count() > 1:
+            from sociajax.training.distributed import global_array
+
+            return jax.tree.map(lambda x: global_array(x, self.sharding), tree)
         return jax.device_put(tree, self.sharding)
 
 
@@ -189,13 +196,33 @@ def _update(
     return new_state, metrics
 
 
+def mesh_devices(num_runs: int, devices: Sequence[Any]) -> list[Any]:
+    """The devices the run axis is sharded over: as many per process as divide the runs each
+    process holds, the same number from every process (so every process has shards and runs
+    the program). Alone: the first ``gcd(num_runs, device count)`` devices.
+
+    Multi-process runs need the run count to be a multiple of the process count: a process
+    without a run would hold no shard of the state it must step with the others."""
+    processes: dict[int, list[Any]] = {}
+    for device in devices:
+        processes.setdefault(device.process_index, []).append(device)
+    if len(processes) == 1:
+        return list(devices[: math.gcd(num_runs, len(devices))])
+    if num_runs % len(processes):
+        raise ValueError(
+            f"num_runs (conditions x num_seeds) = {num_runs} must be a multiple of the process count "
+            f"{len(processes)} in a multi-process run"
+        )
+    per_process = math.gcd(num_runs // len(processes), min(len(d) for d in processes.values()))
+    return [d for index in sorted(processes) for d in processes[index][:per_process]]
+
+
 def _run_sharding(num_runs: int) -> Optional[NamedSharding]:
-    """Shard runs over as many devices as divide the run count (None: one device)."""
-    devices = jax.devices()
-    count = math.gcd(num_runs, len(devices))
-    if count <= 1:
+    """Shard runs over the devices of every process (None: one device, one process)."""
+    devices = mesh_devices(num_runs, jax.devices())
+    if len(devices) <= 1:
         return None
-    return NamedSharding(Mesh(np.asarray(devices[:count]), ("run",)), PartitionSpec("run"))
+    return NamedSharding(Mesh(np.asarray(devices), ("run",)), PartitionSpec("run"))
 
 
 @functools.lru_cache(maxsize=16)
