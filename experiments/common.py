@@ -180,7 +180,8 @@ def long_rows(metrics_csv: str | os.PathLike, columns: Mapping[str, tuple[str, S
             values = [float(agents[a][source]) for a in which if agents[a].get(source, "") != ""]
             row[name] = float(np.mean(values)) if values else math.nan
         out.append(row)
-    return out
+    order = {name: i for i, name in enumerate(dict.fromkeys(r["condition"] for r in out))}
+    return sorted(out, key=lambda r: (order[r["condition"]], r["seed"], r["update"]))
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:

@@ -147,7 +147,7 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     starts = [int(part.split("@")[1]) for part in summary["curriculum"].split(",")[1:]]
     title = (
         f"Figure 12: experts in GoalCycle-3 ({summary['learners']} learner{'s' if summary['learners'] > 1 else ''} "
-        f"per run), scale {summary['scale']}; curriculum switches at episodes {', '.join(map(str, starts))}"
+        f"per run), scale {summary['scale']}\ncurriculum -0.5 -> -1.0 -> -1.5, switching at episodes {', '.join(map(str, starts))}"
     )
     png = common.plot_seeds_and_means(
         rows, out_dir / "figure12.png", CONDITIONS, title,
