@@ -131,6 +131,23 @@ def test_figure4_conditions_are_one_program(tmp_path: Path) -> None:
     assert list(trainer.conditions) == list(figure4.CONDITIONS) and trainer.num_runs == 10
 
 
+@pytest.mark.parametrize("scale_name", ["small", "paper"])
+def test_larger_scales_build_valid_programs(scale_name: str, tmp_path: Path) -> None:
+    """What a later session runs at small or paper scale at least validates and builds
+    (no compile here)."""
+    from sociajax.training.trainer import make_train
+
+    scale = common.get_scale(scale_name, "experts")
+    config = experts.build_config(scale, scale.num_seeds, 0, tmp_path / "experts", 1, False)
+    assert make_train(config).num_runs == 2 * scale.num_seeds
+    assert config.ppo.num_envs == scale.ppo.num_envs and config.total_env_steps == scale.total_env_steps
+    scale = common.get_scale(scale_name, "figure4")
+    config = figure4.build_config(scale, scale.num_seeds, 0, tmp_path / "fig4", "scripted", None, False)
+    trainer = make_train(config)
+    assert trainer.num_runs == 5 * scale.num_seeds and trainer.episode_steps == 250
+    assert config.agents[0].lr == scale.novice_lr
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
