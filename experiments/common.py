@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -288,8 +289,9 @@ def plot_seeds_and_means(
         colour = colours[index % len(colours)]
         for line in y:
             ax.plot(episodes, line, color=colour, alpha=0.3, linewidth=0.8)
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(y, 0) if np.any(~np.isnan(y)) else y[0]
+        with warnings.catch_warnings():  # points where no seed has a value stay NaN (gaps)
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            mean = np.nanmean(y, 0)
         ax.plot(episodes, mean, color=colour, linewidth=2.4, label=f"{labels.get(condition, condition)} ({len(seeds)} seeds)")
     for n, (label, value) in enumerate((references or {}).items()):
         if value is None or not math.isfinite(value):

@@ -96,7 +96,8 @@ def test_long_rows_average_agents_and_leave_absent_ones_empty(tmp_path: Path) ->
         writer.writerows(rows)
     out = common.long_rows(metrics, {"return": ("return", (0,)), "expert_return": ("return", (1, 2)),
                                      "aux_loss": ("aux_loss", (0,))})
-    assert [(r["update"], r["episodes"], r["env_steps"], r["return"], r["expert_return"]) for r in out][0] == (1, 2, 32, 1.0, 6.0)
+    first = out[0]
+    assert (first["update"], first["episodes"], first["env_steps"], first["return"], first["expert_return"]) == (1, 2, 32, 1.0, 6.0)
     assert math.isnan(out[1]["expert_return"]) and out[1]["aux_loss"] == 0.5
     path = common.write_csv(out, tmp_path / "long.csv")
     back = common.read_long_csv(path)
