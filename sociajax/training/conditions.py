@@ -105,27 +105,36 @@ def set_field(config: TrainConfig, path: str, text: str) -> TrainConfig:
     """``config`` with the field at ``path`` (``env.penalty``, ``agents.0.lr``, ``ppo.gamma``;
     dashes read as underscores) set from ``text``; raises ValueError naming the path if it is
     unknown or not a data field."""
-    path = path.strip().replace("-", "_")
-    parts = path.split(".")
-    if not is_data_field(path):
-        known = ", ".join(DATA_FIELDS)
-        raise ValueError(
-            f"{path} is not a data field: it sets the compiled program (shapes or code paths), "
-            f"or does not exist, so it cannot differ between conditions of one program; data fields: {known}"
-        )
-    if parts[0] == "env":
-        value = _parse_value(path, _field_type(EnvConfig, parts[1]), text)
-        return dataclasses.replace(config, env=dataclasses.replace(config.env, **{parts[1]: value}))
-    if parts[0] == "ppo":
-        value = _parse_value(path, _field_type(PPOConfig, parts[1]), text)
-        return dataclasses.replace(config, ppo=dataclasses.replace(config.ppo, **{parts[1]: value}))
-    index, name = int(parts[1]), parts[2]
-    if not 0 <= index < len(config.agents):
-        raise ValueError(f"{path}: agent index {index} out of range (the config has {len(config.agents)} agents)")
-    value = _parse_value(path, _field_type(AgentConfig, name), text)
-    agents = list(config.agents)
-    agents[index] = dataclasses.replace(agents[index], **{name: value})
-    return dataclasses.replace(config, agents=tuple(agents))
+    return set_fields(config, ((path, text),))
+
+
+def set_fields(config: TrainConfig, assignments: Sequence[tuple[str, str]]) -> TrainConfig:
+    """``config`` with every ``(path, text)`` of ``assignments`` set (see :func:`set_field`),
+    validated once, at the end: checks that tie fields together (``objective=bc`` needs an
+    agent to imitate) see the whole condition, whatever order its fields come in."""
+    env, ppo, agents = config.env, config.ppo, list(config.agents)
+    for path, text in assignments:
+        path = path.strip().replace("-", "_")
+        parts = path.split(".")
+        if not is_data_field(path):
+            known = ", ".join(DATA_FIELDS)
+            raise ValueError(
+                f"{path} is not a data field: it sets the compiled program (shapes or code paths), "
+                f"or does not exist, so it cannot differ between conditions of one program; data fields: {known}"
+            )
+        if parts[0] == "env":
+            value = _parse_value(path, _field_type(EnvConfig, parts[1]), text)
+            env = dataclasses.replace(env, **{parts[1]: value})
+        elif parts[0] == "ppo":
+            value = _parse_value(path, _field_type(PPOConfig, parts[1]), text)
+            ppo = dataclasses.replace(ppo, **{parts[1]: value})
+        else:
+            index, name = int(parts[1]), parts[2]
+            if not 0 <= index < len(agents):
+                raise ValueError(f"{path}: agent index {index} out of range (the config has {len(agents)} agents)")
+            value = _parse_value(path, _field_type(AgentConfig, name), text)
+            agents[index] = dataclasses.replace(agents[index], **{name: value})
+    return dataclasses.replace(config, env=env, ppo=ppo, agents=tuple(agents))
 
 
 def parse_condition(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -168,10 +177,8 @@ def condition_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
     out: list[tuple[str, TrainConfig]] = []
     for spec in config.conditions:
         name, assignments = parse_condition(spec)
-        condition = base
         try:
-            for field, value in assignments:
-                condition = set_field(condition, field, value)
+            condition = set_fields(base, assignments)
         except ValueError as err:
             raise ValueError(f"conditions: {name!r}: {err}") from None
         out.append((name, condition))

@@ -69,6 +69,19 @@ def test_configs_that_differ_only_in_data_share_one_program_and_static_fields_ar
         tiny(conditions=("x: agents.0.lr=1e-3", "x: agents.0.lr=1e-4"))
 
 
+def test_a_condition_is_validated_whole_so_its_fields_may_come_in_any_order() -> None:
+    """Imitating a learner needs ``imitate`` set: ``objective=bc`` before it used to be
+    refused halfway through the condition, as if ``imitate`` were missing."""
+    learners = tiny(agents=(NOVICE, NOVICE, NOVICE))
+    config = dataclasses.replace(
+        learners, conditions=("il: agents.0.objective=bc agents.0.imitate=1", "rl: agents.0.lr=1e-4")
+    )
+    [(_, il), _] = condition_configs(config)
+    assert il.agents[0].objective == "bc" and il.agents[0].imitate == 1
+    with pytest.raises(ValueError, match="conditions: 'il': agents.0.objective='bc' needs another agent"):
+        dataclasses.replace(learners, conditions=("il: agents.0.objective=bc",))
+
+
 def test_grids_multiply_and_split_schedules_on_bars() -> None:
     assert grid_conditions(["agents.0.aux=true,false", "env.penalty=0,-1.5"]) == (
         "agents.0.aux=true env.penalty=0", "agents.0.aux=true env.penalty=-1.5",

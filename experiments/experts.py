@@ -1,0 +1,226 @@
+"""Paper Figure 12 (appendix 7.5): RL experts in Goal Cycle 3 trained with a penalty curriculum.
+
+    python experiments/experts.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+                                  [--learners 1|2|3] [--episodes N] [--resume] [--replot]
+
+Two conditions in one compiled program (the penalty schedule is data):
+
+* ``curriculum``: penalty -0.5 for the first quarter of the episode budget, -1.0 for the
+  second, then the target -1.5 (paper: 81,920 episodes at 0.5, then 1.0; the last stage and
+  the stage lengths as fractions of the budget are ours; at paper scale the switches fall at
+  81,920 and 163,840 episodes of 327,680).
+* ``direct``: -1.5 from the start, the control the paper says fails.
+
+Condition 0 is the curriculum because ``load_from`` loads condition 0 of a run: figure4.py
+(``--experts trained --experts-dir DIR``) takes seed ``i``'s experts from seed ``i`` here.
+
+Who learns: ``--learners 1`` (default) trains one agent alone per run, as Figure 12's
+caption describes ("an agent trained for 81920 episodes"), at a third of the cost of three;
+both expert seats of figure4.py then start from that one network (and diverge as they keep
+learning at lr 1e-5). ``--learners 3`` trains three learners together in one world, as the
+paper's compute section describes its runs; figure4.py then loads two different ones.
+
+Writes to the out dir (the run folder, see ``common``): ``figure12.png``, ``figure12.csv``
+(one row per condition, seed and update: ``condition, seed, update, episodes, env_steps,
+return`` = mean over the learners, then ``penalty, entropy, aux_loss``) and
+``summary.json`` with the experts' returns evaluated at the final penalty beside the
+scripted oracle's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+
+import common  # noqa: E402
+
+FIGURE = "experts"
+CONDITIONS = ("curriculum", "direct")
+LABELS = {"curriculum": "curriculum -0.5 -> -1.0 -> -1.5", "direct": "direct at -1.5"}
+CURRICULUM_VALUES = (-0.5, -1.0, -1.5)
+SWITCH_FRACTIONS = (0.25, 0.5)  # of the episode budget, where each later stage begins
+
+
+def curriculum_schedule(episodes: int, num_envs: int, final_penalty: float = -1.5) -> str:
+    """The curriculum as a schedule string: stages begin at :data:`SWITCH_FRACTIONS` of
+    ``episodes``, rounded to whole updates of ``num_envs`` episodes (a stage is in force
+    for whole updates), each stage at least one update long."""
+    values = CURRICULUM_VALUES[:-1] + (final_penalty,)
+    updates = max(1, -(-episodes // num_envs))
+    if updates < len(values):
+        raise ValueError(
+            f"--episodes={episodes}: the curriculum's {len(values)} stages need at least {len(values)} updates "
+            f"of {num_envs} episodes, got {updates}"
+        )
+    starts, previous = [0], 0
+    for fraction in SWITCH_FRACTIONS:
+        update = max(previous + 1, round(fraction * updates))
+        starts.append(update)
+        previous = update
+    if starts[-1] >= updates:
+        raise ValueError(f"--episodes={episodes}: too few updates ({updates}) for the curriculum's stages")
+    return ",".join([f"{values[0]}"] + [f"{v}@{s * num_envs}" for v, s in zip(values[1:], starts[1:])])
+
+
+def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool):
+    """The experts' TrainConfig: ``learners`` learners (paper network, aux PRED, the scale's
+    lr) in Goal Cycle 3, the two conditions as data."""
+    from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
+
+    if learners not in (1, 2, 3):
+        raise ValueError(f"--learners must be 1, 2 or 3, got {learners!r}")
+    schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
+    agent = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
+    return TrainConfig(
+        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
+        agents=(agent,) * learners,
+        ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
+        conditions=(f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}"),
+        total_env_steps=scale.total_env_steps,
+        seed=seed,
+        num_seeds=num_seeds,
+        updates_per_chunk=scale.updates_per_chunk,
+        checkpoint_every=scale.checkpoint_every,
+        keep_checkpoints=2,
+        run_dir=str(run_dir),
+        baseline_episodes=0,
+        progress=progress,
+    )
+
+
+def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) -> dict[str, Any]:
+    """The trained learners' mean return per condition and seed over ``episodes`` fresh
+    episodes at ``penalty`` (every condition at the final one, whatever its schedule), and
+    the scripted oracle's in the same world with as many agents."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import sociajax
+    from sociajax.agents.scripted import make_policy
+    from sociajax.eval.learned import episode_returns, evaluation_setup
+    from sociajax.eval.scripted import scripted_returns
+    from sociajax.training.checkpoint import load_run
+    from sociajax.training.trainer import make_train
+
+    run = load_run(run_dir)
+    config = run.config
+    setup, env, env_params, params = evaluation_setup(run)
+    env_params = env_params.replace(penalty=jnp.full_like(env_params.penalty, penalty))
+    key_learned, key_oracle = jax.random.split(jax.random.PRNGKey(seed))
+    returns = episode_returns(setup, env, env_params, params, episodes, key_learned)  # [R, E, A]
+    learners = list(setup.population.learner_agents)
+    per_run = np.nanmean(returns[:, :, learners], axis=(1, 2))  # [R]
+    conditions = make_train(config).run_conditions()
+    seeds = make_train(config).run_seeds()
+    per_condition = {}
+    for name in dict.fromkeys(conditions):
+        values = {int(s): float(v) for s, v, c in zip(seeds, per_run, conditions) if c == name}
+        per_condition[name] = {"mean": float(np.mean(list(values.values()))), "per_seed": values}
+    oracle_env, oracle_params = sociajax.make(
+        config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]), penalty=penalty
+    )
+    oracle = np.asarray(
+        scripted_returns(oracle_env, oracle_params, [make_policy("oracle")] * len(config.agents), key_oracle, num_envs=episodes)
+    )
+    return {
+        "penalty": penalty,
+        "episodes_per_seed": episodes,
+        "experts": per_condition,
+        "oracle": float(oracle.mean()),
+        "updates": int(run.meta["update"]),
+    }
+
+
+def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
+    """Figure 12 from ``figure12.csv`` and the oracle's level in ``summary``."""
+    csv_path = out_dir / "figure12.csv"
+    rows = common.read_long_csv(csv_path)
+    oracle = summary.get("evaluation", {}).get("oracle", math.nan)
+    starts = [int(part.split("@")[1]) for part in summary["curriculum"].split(",")[1:]]
+    title = (
+        f"Figure 12: experts in GoalCycle-3 ({summary['learners']} learner{'s' if summary['learners'] > 1 else ''} "
+        f"per run), scale {summary['scale']}\ncurriculum -0.5 -> -1.0 -> -1.5, switching at episodes {', '.join(map(str, starts))}"
+    )
+    png = common.plot_seeds_and_means(
+        rows, out_dir / "figure12.png", CONDITIONS, title,
+        references={f"scripted oracle at penalty {summary['final_penalty']}": oracle},
+        labels=LABELS, vlines=starts,
+    )
+    return png, csv_path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = common.make_parser(__doc__)
+    parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=1, help="learners per world (default 1: an agent alone)")
+    args = parser.parse_args(argv)
+    out_dir = common.out_dir_of(args, FIGURE)
+    if args.replot:
+        summary = json.loads((out_dir / "summary.json").read_text())
+        png, csv_path = write_figure(out_dir, summary)
+        print(f"redrew {png} from {csv_path}")
+        return 0
+    common.check_seed(args.seed)
+    scale = common.scale_of(args, FIGURE)
+    num_seeds = args.num_seeds or scale.num_seeds
+    config = build_config(scale, num_seeds, args.seed, out_dir, args.learners, args.progress)
+
+    from sociajax.training.run import train
+
+    compiled_before = common.compiled_programs()
+    start = time.perf_counter()
+    result = train(config, resume=args.resume)
+    compiled = common.compiled_programs() - compiled_before
+    rows = common.long_rows(
+        out_dir / "metrics.csv",
+        {
+            "return": ("return", range(args.learners)),
+            "penalty": ("penalty", (0,)),
+            "entropy": ("entropy", range(args.learners)),
+            "aux_loss": ("aux_loss", range(args.learners)),
+        },
+    )
+    common.write_csv(rows, out_dir / "figure12.csv")
+    evaluation = evaluate_experts(out_dir, scale.penalty, scale.eval_episodes, args.seed + 1_000)
+    summary = {
+        "figure": "12 (appendix 7.5)",
+        "scale": scale.name,
+        "scale_measured": scale.measured,
+        "learners": args.learners,
+        "num_seeds": num_seeds,
+        "seeds": list(range(args.seed, args.seed + num_seeds)),
+        "conditions": list(CONDITIONS),
+        "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty),
+        "final_penalty": scale.penalty,
+        "episodes_per_run": scale.num_updates * scale.ppo.num_envs,
+        "env_steps_per_run": scale.total_env_steps,
+        "updates": result.updates,
+        "runs": len(CONDITIONS) * num_seeds,
+        "compiled_training_programs": compiled,
+        "train_wall_s": round(result.wall_s, 1),
+        "compile_s": round(result.compile_s, 1),
+        "script_wall_s": round(time.perf_counter() - start, 1),
+        "late_return": {c: common.late_mean(rows, c) for c in CONDITIONS},
+        "late_return_per_seed": {c: common.per_seed_late_means(rows, c) for c in CONDITIONS},
+        "evaluation": evaluation,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    png, csv_path = write_figure(out_dir, summary)
+    print(f"{png}\n{csv_path}\n{out_dir / 'summary.json'}")
+    print(f"evaluated at penalty {scale.penalty} ({scale.eval_episodes} episodes per seed): "
+          f"scripted oracle {evaluation['oracle']:+.2f}")
+    for name in CONDITIONS:
+        seeds = " ".join(f"{v:+.2f}" for v in evaluation["experts"][name]["per_seed"].values())
+        print(f"  {name:<10} mean {evaluation['experts'][name]['mean']:+.2f}  per seed {seeds}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_or_exit(main))

@@ -1,0 +1,253 @@
+"""Paper Figure 4 (and Figure 11, IL over training): a novice in Goal Cycle 3 under five conditions.
+
+    python experiments/figure4.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+                                  [--experts scripted|trained] [--experts-dir DIR]
+                                  [--episodes N] [--resume] [--replot]
+
+Agent 0 is the novice (the scale's lr, paper 1e-4), agents 1 and 2 the experts. The five
+conditions differ only in data, so every condition and seed is one compiled program (the
+script checks that training compiled at most one):
+
+* ``solo_pred``      SOLO PPO + AUX PRED: the experts at presence 0;
+* ``social_vanilla`` SOCIAL PPO (VANILLA): no auxiliary loss;
+* ``social_rec``     SOCIAL PPO + AUX REC: the loss reconstructs the current view;
+* ``sociapl``        SOCIAL PPO + AUX PRED (SociAPL): it predicts the next view;
+* ``il``             IL: behaviour cloning of expert 1's actions from its views (7.4).
+
+``--experts scripted`` (default): scripted oracles. ``--experts trained``: learners loaded
+seed-matched from an experts.py run folder (``--experts-dir``; seed ``i`` of this run gets
+the experts of seed ``i`` there, from its condition 0, the curriculum), which keep learning
+at lr 1e-5 as in the paper (7.8).
+
+Writes to the out dir (the run folder): ``figure4.png`` (novice return per condition, seeds
+faded, mean bold, the experts' and IL's levels as lines), ``figure11.png`` (IL's return over
+training), ``figure4.csv`` (one row per condition, seed and update: ``condition, seed,
+update, episodes, env_steps, return`` = the novice's, then ``expert_return`` = mean of the
+present experts', ``penalty, entropy, aux_loss, bc_loss``) and ``summary.json`` (levels read
+from the last 10% of updates, per seed, and the paper's claims checked seed by seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+
+import common  # noqa: E402
+
+FIGURE = "figure4"
+EXPERT_LR = 1e-5  # paper 7.8: the experts keep learning in SociAPL runs at this rate
+CONDITIONS: dict[str, str] = {
+    "solo_pred": "agents.1.presence=0 agents.2.presence=0",
+    "social_vanilla": "agents.0.aux=false",
+    "social_rec": "agents.0.aux_target=current",
+    "sociapl": "agents.0.aux_target=next",
+    "il": "agents.0.objective=bc agents.0.imitate=1",
+}
+LABELS = {
+    "solo_pred": "SOLO PPO + AUX PRED",
+    "social_vanilla": "SOCIAL PPO (VANILLA)",
+    "social_rec": "SOCIAL PPO + AUX REC",
+    "sociapl": "SOCIAL PPO + AUX PRED (SociAPL)",
+    "il": "IL (behaviour cloning)",
+}
+CURVES = ("solo_pred", "social_vanilla", "social_rec", "sociapl")  # IL is a level here, a curve in Figure 11
+SOCIAL = ("social_vanilla", "social_rec", "sociapl", "il")  # conditions with the experts present
+
+
+def trained_experts(experts_dir: Path, num_seeds: int) -> tuple[Any, Any]:
+    """The two expert seats' AgentConfigs loading from ``experts_dir`` (seed-matched, its
+    condition 0): learners at lr 1e-5 with the auxiliary loss the experts trained with.
+    Checks the folder up front so a bad one stops with its name, not mid-compile."""
+    from sociajax.training.config import AgentConfig, TrainConfig
+
+    config_path = experts_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} holds no run (no config.json); run experiments/experts.py first")
+    if not (experts_dir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} has no checkpoints/")
+    source = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    if source.num_seeds < num_seeds:
+        raise ValueError(
+            f"--num-seeds={num_seeds}: experts are seed-matched, but --experts-dir {str(experts_dir)!r} "
+            f"has only num_seeds={source.num_seeds}"
+        )
+    learners = [i for i, a in enumerate(source.agents) if a.role == "learner"]
+    if not learners:
+        raise ValueError(f"--experts-dir {str(experts_dir)!r} has no learner to load (roles {[a.role for a in source.agents]})")
+    seats = (learners[0], learners[1] if len(learners) > 1 else learners[0])
+    return tuple(
+        AgentConfig(
+            role="learner", lr=EXPERT_LR, aux=source.agents[k].aux, aux_target=source.agents[k].aux_target,
+            load_from=str(experts_dir), load_agent=k, load_seed=None,
+        )
+        for k in seats
+    )
+
+
+def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
+                 experts_dir: Optional[Path], progress: bool):
+    """Figure 4's TrainConfig: novice + two experts, the five conditions as data."""
+    from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
+
+    novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
+    if experts == "scripted":
+        if experts_dir is not None:
+            raise ValueError("--experts-dir is only for --experts trained")
+        expert_agents = (AgentConfig(role="scripted", policy="oracle"),) * 2
+    elif experts == "trained":
+        if experts_dir is None:
+            raise ValueError("--experts trained needs --experts-dir (a run folder of experiments/experts.py)")
+        expert_agents = trained_experts(experts_dir, num_seeds)
+    else:
+        raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
+    return TrainConfig(
+        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
+        agents=(novice,) + tuple(expert_agents),
+        ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
+        conditions=tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items()),
+        total_env_steps=scale.total_env_steps,
+        seed=seed,
+        num_seeds=num_seeds,
+        updates_per_chunk=scale.updates_per_chunk,
+        checkpoint_every=scale.checkpoint_every,
+        keep_checkpoints=2,
+        run_dir=str(run_dir),
+        baseline_episodes=0,
+        progress=progress,
+    )
+
+
+def check_one_program(config) -> None:
+    """Every condition has the same static config (what the compiled program depends on),
+    so conditions x seeds are one program that differs only in data."""
+    from sociajax.training.conditions import condition_configs, static_config
+
+    statics = {name: static_config(c) for name, c in condition_configs(config)}
+    first = next(iter(statics.values()))
+    differing = [name for name, s in statics.items() if s != first]
+    if differing:
+        raise AssertionError(f"conditions {differing} would compile another program")
+
+
+def levels(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The experts' level (their late return beside the novice in the social conditions)
+    and IL's (the IL novice's late return)."""
+    expert = [common.late_mean(rows, c, "expert_return") for c in SOCIAL]
+    expert = [v for v in expert if not math.isnan(v)]
+    return {"experts": float(sum(expert) / len(expert)) if expert else math.nan, "il": common.late_mean(rows, "il")}
+
+
+def claims(rows: list[dict[str, Any]], level: dict[str, float]) -> dict[str, Any]:
+    """The paper's Figure 4 claims, read seed by seed from the late returns."""
+    per_seed = {c: common.per_seed_late_means(rows, c) for c in CONDITIONS}
+    above = lambda c, x: sum(v > x for v in per_seed[c].values())  # noqa: E731
+    return {
+        "late_return_per_seed": per_seed,
+        "seeds_above_1": {c: above(c, 1.0) for c in CONDITIONS},
+        "seeds_above_experts": {c: above(c, level["experts"]) for c in CONDITIONS},
+        "pred_above_rec": common.late_mean(rows, "sociapl") > common.late_mean(rows, "social_rec"),
+    }
+
+
+def write_figures(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path, Path]:
+    """Figures 4 and 11 from ``figure4.csv`` alone (the levels are read from it too)."""
+    csv_path = out_dir / "figure4.csv"
+    rows = common.read_long_csv(csv_path)
+    level = levels(rows)
+    which = f"{summary['experts']} experts" + (f" from {summary['experts_dir']}" if summary.get("experts_dir") else "")
+    scale = f"scale {summary['scale']}, penalty {summary['penalty']}"
+    expert_label = f"{summary['experts']} experts (late)"
+    fig4 = common.plot_seeds_and_means(
+        rows, out_dir / "figure4.png", CURVES, f"Figure 4: novice in GoalCycle-3 with {which}\n{scale}",
+        references={expert_label: level["experts"], "IL (late)": level["il"]}, labels=LABELS,
+    )
+    fig11 = common.plot_seeds_and_means(
+        rows, out_dir / "figure11.png", ("il",), f"Figure 11: imitation learning with {which}\n{scale}",
+        references={expert_label: level["experts"]}, labels=LABELS,
+    )
+    return fig4, fig11, csv_path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = common.make_parser(__doc__)
+    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted",
+                        help="scripted oracles, or trained experts loaded from --experts-dir")
+    parser.add_argument("--experts-dir", default=None, help="run folder of experiments/experts.py (for --experts trained)")
+    args = parser.parse_args(argv)
+    out_dir = common.out_dir_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
+    if args.replot:
+        summary = json.loads((out_dir / "summary.json").read_text())
+        for path in write_figures(out_dir, summary):
+            print(path)
+        return 0
+    common.check_seed(args.seed)
+    scale = common.scale_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
+    num_seeds = args.num_seeds or scale.num_seeds
+    experts_dir = Path(args.experts_dir) if args.experts_dir is not None else None
+    config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, args.progress)
+    check_one_program(config)
+
+    from sociajax.training.run import train
+
+    compiled_before = common.compiled_programs()
+    start = time.perf_counter()
+    result = train(config, resume=args.resume)
+    compiled = common.compiled_programs() - compiled_before
+    if compiled > 1:
+        raise AssertionError(f"training compiled {compiled} programs; conditions x seeds must be one")
+    rows = common.long_rows(
+        out_dir / "metrics.csv",
+        {
+            "return": ("return", (0,)),
+            "expert_return": ("return", (1, 2)),
+            "penalty": ("penalty", (0,)),
+            "entropy": ("entropy", (0,)),
+            "aux_loss": ("aux_loss", (0,)),
+            "bc_loss": ("bc_loss", (0,)),
+        },
+    )
+    common.write_csv(rows, out_dir / "figure4.csv")
+    level = levels(rows)
+    summary = {
+        "figure": "4 (and 11)",
+        "scale": scale.name,
+        "scale_measured": scale.measured,
+        "experts": args.experts,
+        "experts_dir": str(experts_dir) if experts_dir else None,
+        "expert_lr": EXPERT_LR if args.experts == "trained" else None,
+        "penalty": scale.penalty,
+        "num_seeds": num_seeds,
+        "seeds": list(range(args.seed, args.seed + num_seeds)),
+        "conditions": {name: {"label": LABELS[name], "fields": CONDITIONS[name]} for name in CONDITIONS},
+        "episodes_per_run": scale.num_updates * scale.ppo.num_envs,
+        "env_steps_per_run": scale.total_env_steps,
+        "updates": result.updates,
+        "runs": len(CONDITIONS) * num_seeds,
+        "compiled_training_programs": compiled,
+        "train_wall_s": round(result.wall_s, 1),
+        "compile_s": round(result.compile_s, 1),
+        "script_wall_s": round(time.perf_counter() - start, 1),
+        "late_return": {c: common.late_mean(rows, c) for c in CONDITIONS},
+        "levels": level,
+        "claims": claims(rows, level),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    for path in write_figures(out_dir, summary):
+        print(path)
+    print(f"{len(CONDITIONS)} conditions x {num_seeds} seeds, {compiled} compiled training program(s); "
+          f"late return (last 10% of updates):")
+    for name in CONDITIONS:
+        print(f"  {LABELS[name]:<32} {summary['late_return'][name]:+.2f}")
+    print(f"  experts' level {level['experts']:+.2f}, IL's level {level['il']:+.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_or_exit(main))

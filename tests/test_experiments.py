@@ -1,0 +1,276 @@
+"""The figure scripts of ``experiments/``: scales, curriculum, long CSV, bad input (fast), and
+each script end to end at ``tiny`` scale (slow: on 2 shared CPU cores each compile takes
+one to three minutes)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import common  # noqa: E402
+import experts  # noqa: E402
+import figure4  # noqa: E402
+
+REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _run_script(*args: str) -> subprocess.CompletedProcess:
+    """A script as a user runs it, importing this checkout's package (fastest compiles)."""
+    # XLA's cheapest CPU compile: these runs are compile-bound, their numbers are not checked.
+    flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+
+
+# ---------------------------------------------------------------------- fast
+def test_paper_scale_is_the_appendix_schedule() -> None:
+    scale = common.get_scale("paper", "figure4")
+    ppo = scale.ppo
+    assert (ppo.num_envs, ppo.num_minibatches, ppo.minibatch_segments, ppo.segment_len) == (128, 20, 512, 16)
+    assert scale.novice_lr == 1e-4 and scale.penalty == -1.5 and scale.episode_steps == 250
+    assert scale.num_seeds == 5 and not scale.measured
+
+
+def test_every_scale_and_figure_builds_and_tiny_is_tiny() -> None:
+    for figure in common.EPISODES:
+        for name in common.SCALES:
+            scale = common.get_scale(name, figure)
+            assert scale.total_env_steps % (scale.ppo.num_envs * scale.episode_steps) == 0
+            assert scale.num_updates * scale.ppo.num_envs >= scale.episodes
+            assert scale.num_seeds >= (3 if name != "tiny" else 2)
+        tiny = common.get_scale("tiny", figure)
+        assert tiny.total_env_steps <= 8 * 2 * 16 and tiny.max_steps == 16
+    assert not common.get_scale("small", "figure4").measured
+
+
+def test_bad_scale_or_figure_names_the_value() -> None:
+    with pytest.raises(ValueError, match="--scale must be one of .* got 'huge'"):
+        common.get_scale("huge", "figure4")
+    with pytest.raises(ValueError, match="figure must be one of .* got 'fig9'"):
+        common.get_scale("tiny", "fig9")
+
+
+def test_curriculum_switches_at_the_papers_episodes_at_paper_scale() -> None:
+    assert experts.curriculum_schedule(327_680, 128) == "-0.5,-1.0@81920,-1.5@163840"
+
+
+def test_curriculum_switches_on_whole_updates() -> None:
+    assert experts.curriculum_schedule(16, 2) == "-0.5,-1.0@4,-1.5@8"
+    assert experts.curriculum_schedule(3_072, 16) == "-0.5,-1.0@768,-1.5@1536"
+    assert experts.curriculum_schedule(6, 2) == "-0.5,-1.0@2,-1.5@4"  # each stage one update at least
+    with pytest.raises(ValueError, match="--episodes=4: the curriculum's 3 stages need at least 3 updates"):
+        experts.curriculum_schedule(4, 2)
+
+
+def test_long_rows_average_agents_and_leave_absent_ones_empty(tmp_path: Path) -> None:
+    from sociajax.training.logging import COLUMNS
+
+    rows = []
+    for update, (r0, r1, r2) in enumerate([(1.0, 5.0, 7.0), (2.0, "", "")], start=1):
+        for agent, value in enumerate((r0, r1, r2)):
+            row = dict.fromkeys(COLUMNS, "")
+            row.update(update=update, episodes=2 * update, env_steps=32 * update, condition="c", seed=3,
+                       agent=agent, role="learner", penalty=-1.5)
+            row["return"] = value
+            row["aux_loss"] = 0.5 if agent == 0 else ""
+            rows.append(row)
+    metrics = tmp_path / "metrics.csv"
+    with metrics.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    out = common.long_rows(metrics, {"return": ("return", (0,)), "expert_return": ("return", (1, 2)),
+                                     "aux_loss": ("aux_loss", (0,))})
+    first = out[0]
+    assert (first["update"], first["episodes"], first["env_steps"], first["return"], first["expert_return"]) == (1, 2, 32, 1.0, 6.0)
+    assert math.isnan(out[1]["expert_return"]) and out[1]["aux_loss"] == 0.5
+    path = common.write_csv(out, tmp_path / "long.csv")
+    back = common.read_long_csv(path)
+    assert list(back[0])[:6] == ["condition", "seed", "update", "episodes", "env_steps", "return"]
+    assert back[0]["seed"] == 3 and math.isnan(back[1]["expert_return"])
+    assert common.late_mean(back, "c") == 2.0  # the last 10% of 2 updates: the last one
+    assert math.isnan(common.late_mean(back, "c", "expert_return"))  # no expert present then
+    with pytest.raises(ValueError, match="column 'x': .* has no agent 5"):
+        common.long_rows(metrics, {"return": ("return", (0,)), "x": ("return", (5,))})
+    with pytest.raises(ValueError, match="must define 'return'"):
+        common.long_rows(metrics, {"x": ("return", (0,))})
+
+
+def test_plot_draws_seeds_means_and_levels(tmp_path: Path) -> None:
+    rows = [
+        {"condition": c, "seed": s, "update": u, "episodes": 2 * u, "env_steps": 32 * u, "return": float(u * s)}
+        for c in ("a", "b") for s in (0, 1) for u in range(1, 6)
+    ]
+    png = common.plot_seeds_and_means(rows, tmp_path / "f.png", ("a", "b"), "t", references={"expert": 3.0, "IL": math.nan}, vlines=(4,))
+    assert png.stat().st_size > 1000
+    with pytest.raises(ValueError, match="no rows of condition 'z'"):
+        common.plot_seeds_and_means(rows, tmp_path / "g.png", ("z",), "t")
+
+
+def test_figure4_conditions_are_one_program(tmp_path: Path) -> None:
+    scale = common.get_scale("tiny", "figure4")
+    config = figure4.build_config(scale, 2, 0, tmp_path / "run", "scripted", None, False)
+    figure4.check_one_program(config)
+    from sociajax.training.trainer import make_train
+
+    trainer = make_train(config)  # builds, does not compile
+    assert list(trainer.conditions) == list(figure4.CONDITIONS) and trainer.num_runs == 10
+
+
+@pytest.mark.parametrize("scale_name", ["small", "paper"])
+def test_larger_scales_build_valid_programs(scale_name: str, tmp_path: Path) -> None:
+    """What a later session runs at small or paper scale at least validates and builds
+    (no compile here)."""
+    from sociajax.training.trainer import make_train
+
+    scale = common.get_scale(scale_name, "experts")
+    config = experts.build_config(scale, scale.num_seeds, 0, tmp_path / "experts", 1, False)
+    assert make_train(config).num_runs == 2 * scale.num_seeds
+    assert config.ppo.num_envs == scale.ppo.num_envs and config.total_env_steps == scale.total_env_steps
+    scale = common.get_scale(scale_name, "figure4")
+    config = figure4.build_config(scale, scale.num_seeds, 0, tmp_path / "fig4", "scripted", None, False)
+    trainer = make_train(config)
+    assert trainer.num_runs == 5 * scale.num_seeds and trainer.episode_steps == 250
+    assert config.agents[0].lr == scale.novice_lr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--experts", "trained"], "--experts trained needs --experts-dir"),
+        (["--experts-dir", "x"], "--experts-dir is only for --experts trained"),
+        (["--experts", "trained", "--experts-dir", "/nonexistent/experts"], "holds no run"),
+        (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+    ],
+)
+def test_figure4_bad_input_names_the_flag(argv, message, tmp_path: Path, capsys) -> None:
+    assert common.run_or_exit(figure4.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_figure4_refuses_experts_with_too_few_seeds(tmp_path: Path) -> None:
+    scale = common.get_scale("tiny", "experts")
+    source = experts.build_config(scale, 1, 0, tmp_path / "experts", 1, False)
+    (tmp_path / "experts" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "experts" / "config.json").write_text(source.to_json())
+    with pytest.raises(ValueError, match="--num-seeds=2: experts are seed-matched, .* only num_seeds=1"):
+        figure4.trained_experts(tmp_path / "experts", 2)
+
+
+def test_flags_reject_bad_numbers(capsys) -> None:
+    for argv in (["--num-seeds", "0"], ["--episodes", "x"], ["--scale", "huge"]):
+        with pytest.raises(SystemExit):
+            experts.main(argv)
+    err = capsys.readouterr().err
+    assert "--num-seeds: must be a positive integer, got '0'" in err and "invalid choice: 'huge'" in err
+    with pytest.raises(SystemExit):
+        experts.main(["--learners", "4"])
+
+
+# ---------------------------------------------------------------------- end to end (slow)
+@pytest.fixture(scope="module")
+def experts_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("experts") / "run"
+    result = _run_script("experiments/experts.py", "--scale", "tiny", "--out-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def _check_long_csv(path: Path, conditions, seeds, extra=()) -> list[dict[str, str]]:
+    rows = _read(path)
+    assert set(REQUIRED + tuple(extra)) <= set(rows[0])
+    assert {(r["condition"], int(r["seed"])) for r in rows} == {(c, s) for c in conditions for s in seeds}
+    per_run = {}
+    for r in rows:
+        per_run.setdefault((r["condition"], r["seed"]), []).append(int(r["episodes"]))
+    assert len({tuple(v) for v in per_run.values()}) == 1  # every run logs the same points
+    return rows
+
+
+@pytest.mark.slow
+def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
+    assert (experts_run / "figure12.png").stat().st_size > 1000
+    rows = _check_long_csv(experts_run / "figure12.csv", experts.CONDITIONS, (0, 1), ("penalty", "aux_loss"))
+    assert len(rows) == 2 * 2 * 8
+    summary = json.loads((experts_run / "summary.json").read_text())
+    assert summary["compiled_training_programs"] == 1 and summary["runs"] == 4
+    evaluation = summary["evaluation"]
+    assert evaluation["penalty"] == -1.5 and math.isfinite(evaluation["oracle"])
+    assert set(evaluation["experts"]) == set(experts.CONDITIONS)
+    assert all(len(v["per_seed"]) == 2 for v in evaluation["experts"].values())
+
+
+@pytest.mark.slow
+def test_experts_curriculum_switches_penalty_at_the_right_episode(experts_run: Path) -> None:
+    from sociajax.training.logging import read_metrics
+
+    num_envs = common.get_scale("tiny", "experts").ppo.num_envs
+    for row in read_metrics(experts_run / "metrics.csv"):
+        before = int(row["episodes"]) - num_envs  # the update ran at the value in force before it
+        if row["condition"] == "curriculum":
+            expected = -0.5 if before < 4 else -1.0 if before < 8 else -1.5
+        else:
+            expected = -1.5
+        assert float(row["penalty"]) == expected, row
+
+
+@pytest.mark.slow
+def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
+    (experts_run / "figure12.png").unlink()
+    result = _run_script("experiments/experts.py", "--replot", "--out-dir", str(experts_run))
+    assert result.returncode == 0, result.stderr
+    assert (experts_run / "figure12.png").exists()
+
+
+@pytest.mark.slow
+def test_figure4_scripted_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "fig4"
+    result = _run_script("experiments/figure4.py", "--scale", "tiny", "--out-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("figure4.png", "figure11.png"):
+        assert (out / name).stat().st_size > 1000
+    rows = _check_long_csv(out / "figure4.csv", figure4.CONDITIONS, (0, 1), ("expert_return", "bc_loss", "aux_loss"))
+    solo = [r for r in rows if r["condition"] == "solo_pred"]
+    assert all(r["expert_return"] == "" for r in solo)  # experts absent
+    assert all(r["bc_loss"] != "" for r in rows if r["condition"] == "il")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["compiled_training_programs"] == 1 and summary["runs"] == 10
+    assert summary["experts"] == "scripted"
+    assert set(summary["claims"]["seeds_above_1"]) == set(figure4.CONDITIONS)
+    (out / "figure4.png").unlink()
+    again = _run_script("experiments/figure4.py", "--replot", "--out-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "figure4.png").exists()
+
+
+@pytest.mark.slow
+def test_figure4_with_trained_experts_loads_them_seed_matched(experts_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fig4-trained"
+    result = _run_script(
+        "experiments/figure4.py", "--scale", "tiny", "--experts", "trained", "--experts-dir", str(experts_run),
+        "--out-dir", str(out),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "figure4.png").exists() and (out / "figure11.png").exists()
+    _check_long_csv(out / "figure4.csv", figure4.CONDITIONS, (0, 1), ("expert_return",))
+    config = json.loads((out / "config.json").read_text())
+    experts_seats = config["agents"][1:]
+    assert all(a["role"] == "learner" and a["lr"] == 1e-5 and a["load_from"] == str(experts_run)
+               and a["load_seed"] is None for a in experts_seats)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["experts"] == "trained" and summary["compiled_training_programs"] == 1
