@@ -311,6 +311,29 @@ def plot_seeds_and_means(
     return out_png
 
 
+def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str], seed: int, num_seeds: int,
+                  run_dir: Path, progress: bool) -> Any:
+    """A figure's TrainConfig in Goal Cycle 3 at ``scale``: its agents, its conditions as data
+    (one compiled program), the scale's schedule; checkpoints kept for later scripts."""
+    from sociajax.training.config import EnvConfig, TrainConfig
+
+    return TrainConfig(
+        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
+        agents=tuple(agents),
+        ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
+        conditions=tuple(conditions),
+        total_env_steps=scale.total_env_steps,
+        seed=seed,
+        num_seeds=num_seeds,
+        updates_per_chunk=scale.updates_per_chunk,
+        checkpoint_every=scale.checkpoint_every,
+        keep_checkpoints=2,
+        run_dir=str(run_dir),
+        baseline_episodes=0,
+        progress=progress,
+    )
+
+
 def compiled_programs() -> int:
     """How many training programs this process has compiled so far (the trainer's cache of
     compiled chunks): a figure's conditions and seeds must add exactly one, or none when an

@@ -29,7 +29,6 @@ scripted oracle's.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -72,27 +71,14 @@ def curriculum_schedule(episodes: int, num_envs: int, final_penalty: float = -1.
 def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool):
     """The experts' TrainConfig: ``learners`` learners (paper network, aux PRED, the scale's
     lr) in Goal Cycle 3, the two conditions as data."""
-    from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
+    from sociajax.training.config import AgentConfig
 
     if learners not in (1, 2, 3):
         raise ValueError(f"--learners must be 1, 2 or 3, got {learners!r}")
     schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
     agent = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    return TrainConfig(
-        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
-        agents=(agent,) * learners,
-        ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
-        conditions=(f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}"),
-        total_env_steps=scale.total_env_steps,
-        seed=seed,
-        num_seeds=num_seeds,
-        updates_per_chunk=scale.updates_per_chunk,
-        checkpoint_every=scale.checkpoint_every,
-        keep_checkpoints=2,
-        run_dir=str(run_dir),
-        baseline_episodes=0,
-        progress=progress,
-    )
+    conditions = (f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}")
+    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress)
 
 
 def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from the last 10% of updates, per seed, and the paper's claims checked seed by s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -94,7 +93,7 @@ def trained_experts(experts_dir: Path, num_seeds: int) -> tuple[Any, Any]:
 def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], progress: bool):
     """Figure 4's TrainConfig: novice + two experts, the five conditions as data."""
-    from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
+    from sociajax.training.config import AgentConfig
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
     if experts == "scripted":
@@ -107,21 +106,8 @@ def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, 
         expert_agents = trained_experts(experts_dir, num_seeds)
     else:
         raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
-    return TrainConfig(
-        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
-        agents=(novice,) + tuple(expert_agents),
-        ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
-        conditions=tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items()),
-        total_env_steps=scale.total_env_steps,
-        seed=seed,
-        num_seeds=num_seeds,
-        updates_per_chunk=scale.updates_per_chunk,
-        checkpoint_every=scale.checkpoint_every,
-        keep_checkpoints=2,
-        run_dir=str(run_dir),
-        baseline_episodes=0,
-        progress=progress,
-    )
+    conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
+    return common.figure_config(scale, (novice, *expert_agents), conditions, seed, num_seeds, run_dir, progress)
 
 
 def check_one_program(config) -> None:
