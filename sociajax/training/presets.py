@@ -14,7 +14,7 @@ from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
 
 _NOVICE = AgentConfig(role="learner", lr=1e-4, aux=True)
 _ORACLE = AgentConfig(role="scripted", policy="oracle")
-MAIN_JOB_STEPS = 448_000  # per condition: 112 updates of 16 episodes
+MAIN_JOB_STEPS = 384_000  # per condition: 96 updates of 16 episodes
 _PAPER_STEPS = 250_000_000  # 1M episodes of 250 steps (the paper's runs reach ~1M episodes)
 
 PRESETS: dict[str, TrainConfig] = {

@@ -149,7 +149,8 @@ def _progress(trainer: Trainer, initial: int, enabled: bool):
 
 def random_baseline(trainer: Trainer, run_dir: Path) -> Optional[list[float]]:
     """Mean episode return per agent when every learned agent acts at random (its 3 moves)
-    beside the same scripted agents: the floor a learner must clear. Cached in
+    beside the same scripted agents, in the first condition's world at the end of its
+    schedules: the floor a learner must clear. Cached in
     ``baseline.json``; None when ``baseline_episodes`` is 0."""
     config = trainer.config
     if config.baseline_episodes == 0:
@@ -163,8 +164,12 @@ def random_baseline(trainer: Trainer, run_dir: Path) -> Optional[list[float]]:
     policies = [
         RandomPolicy() if a.role != "scripted" else make_policy(a.policy, a.epsilon) for a in config.agents
     ]
+    # The world as the first condition's learners face it at the end of its schedules (its
+    # penalty and the experts' presence), which is what their late returns are compared with.
+    first_run = jax.tree.map(lambda x: x[0], trainer.run_data)
+    params = trainer.env_params_at(first_run, trainer.num_updates * config.ppo.num_envs)
     returns = scripted_returns(
-        trainer.env, trainer.env_params, policies, jax.random.PRNGKey(config.seed), num_envs=config.baseline_episodes
+        trainer.env, params, policies, jax.random.PRNGKey(config.seed), num_envs=config.baseline_episodes
     )
     means = [float(r) for r in np.asarray(returns).mean(0)]
     path.write_text(json.dumps({"episodes": config.baseline_episodes, "random_policy_return": means}, indent=2))

@@ -17,7 +17,7 @@ import pytest
 from training_kit import NOVICE, ORACLE, tiny
 
 from sociajax.agents.ppo import LearnerData, ppo_update
-from sociajax.training import AgentConfig, NetworkConfig, make_train
+from sociajax.training import AgentConfig, EnvConfig, NetworkConfig, make_train
 from sociajax.training.logging import COLUMNS, read_metrics
 from sociajax.training.rollout import collect
 from sociajax.training.run import train
@@ -147,6 +147,24 @@ def test_resume_gives_the_numbers_of_one_uninterrupted_run(tmp_path) -> None:
     exact = [c for c in COLUMNS if c not in ("sps", "wall_s")]
     assert [[r[c] for c in exact] for r in rows_whole] == [[r[c] for c in exact] for r in rows_resumed]
     assert (tmp_path / "part" / "learning_curve.png").stat().st_size > 0
+
+
+def test_the_random_baseline_faces_the_first_conditions_penalty_and_presence(tmp_path) -> None:
+    """The learning curve's floor is a random agent in the world the learners train in: at
+    the run's penalty (not the env's default) and with its experts' presence."""
+    from sociajax.training.run import random_baseline
+
+    def baseline(name: str, **changes) -> list[float]:
+        config = tiny(run_dir=str(tmp_path / name), env=EnvConfig("GoalCycle-3", max_steps=64, **changes.pop("env", {})),
+                      baseline_episodes=32, **changes)
+        (tmp_path / name).mkdir()
+        return random_baseline(make_train(config), tmp_path / name)
+
+    free = baseline("free", env={"penalty": 0.0})
+    costly = baseline("costly", env={"penalty": -5.0})
+    assert free[0] >= 0 and costly[0] < free[0]  # same random episodes, only the penalty differs
+    solo = baseline("solo", env={"penalty": 0.0}, conditions=("solo: agents.1.presence=0 agents.2.presence=0",))
+    assert solo[1] == solo[2] == 0 and free[1] > 0  # absent experts earn nothing
 
 
 def test_starting_over_an_existing_run_is_refused(tmp_path) -> None:
