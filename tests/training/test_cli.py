@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from sociajax.training.logging import COLUMNS, read_metrics
 
 TINY = ["--env.max-steps", "16", "--ppo.num-envs", "2", "--ppo.minibatch-segments", "2", "--no-progress"]
@@ -53,6 +55,7 @@ def test_train_then_evaluate_writes_the_run_folder(tmp_path) -> None:
     assert [a["role"] for a in report["agents"]] == ["learner (agent 0)", "scripted:seeker"]
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path) -> None:
     run = tmp_path / "run"
     args = ["-m", "sociajax.train", "--preset", "smoke", "--run-dir", str(run), "--total-env-steps", "100000",

@@ -37,6 +37,7 @@ def _run_chunks(config, count: int):
     return trainer, state, metrics
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_vmapped_population_update_equals_per_learner_updates() -> None:
     # Two learners with different rates, one without the aux loss, beside a scripted agent.
     agents = (
@@ -92,6 +93,7 @@ def test_same_seed_same_metrics_and_one_compile() -> None:
     )
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_scanned_chunks_equal_single_update_chunks() -> None:
     """Updates draw their keys from the update index: grouping does not change numbers."""
     _, state_single, single = _run_chunks(tiny(run_dir="unused-b"), 2)
@@ -103,6 +105,7 @@ def test_scanned_chunks_equal_single_update_chunks() -> None:
         )
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_network_speed_settings_change_no_numbers() -> None:
     """``TrainConfig.network`` reaches the learners' network and changes only how it runs."""
     _, _, plain = _run_chunks(tiny(run_dir="unused-n1"), 1)
@@ -112,6 +115,7 @@ def test_network_speed_settings_change_no_numbers() -> None:
         np.testing.assert_allclose(plain[0][name], tuned[0][name], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
     source = tiny(run_dir=str(tmp_path / "expert"), total_env_steps=2 * 2 * 16)
     train(source)
@@ -179,6 +183,7 @@ def test_starting_over_an_existing_run_is_refused(tmp_path) -> None:
         train(dataclasses.replace(config, agents=(NOVICE,)), resume=True)
 
 
+@pytest.mark.slow  # 130-220 s on 2 cores: the default suite stays near 15 minutes
 def test_seeds_are_sharded_over_devices_and_match_single_seed_runs() -> None:
     """On a host forced to 4 CPU devices, 4 seeds run sharded, one per device, and seed i of
     the sweep equals a run with seed + i alone."""
