@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import sys
+import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -332,6 +333,25 @@ def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str]
         baseline_episodes=0,
         progress=progress,
     )
+
+
+def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[str], result: Any, compiled: int,
+                script_start: float, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``summary.json`` fields every figure script records: budget, seeds, programs
+    compiled, wall and compile time, and each condition's late return."""
+    return {
+        "num_seeds": num_seeds,
+        "seeds": list(range(seed, seed + num_seeds)),
+        "episodes_per_run": scale.num_updates * scale.ppo.num_envs,
+        "env_steps_per_run": scale.total_env_steps,
+        "updates": result.updates,
+        "runs": len(conditions) * num_seeds,
+        "compiled_training_programs": compiled,
+        "train_wall_s": round(result.wall_s, 1),
+        "compile_s": round(result.compile_s, 1),
+        "script_wall_s": round(time.perf_counter() - script_start, 1),
+        "late_return": {c: late_mean(rows, c) for c in conditions},
+    }
 
 
 def compiled_programs() -> int:
