@@ -29,41 +29,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 
 from benchmarks.env_throughput import machine_info
 from sociajax.envs.registry import make
-from sociajax.envs.vector import VecEnv
+from sociajax.eval.throughput import random_rollout
 
 RESETS = ("pooled", "all", "none")
 
 
-def random_rollout(env_id: str, num_envs: int, num_steps: int, resets: str) -> Callable[[jax.Array], jax.Array]:
+def compiled_rollout(env_id: str, num_envs: int, num_steps: int, resets: str) -> Callable[[jax.Array], jax.Array]:
     """Compiled ``key -> checksum of every view`` of a random-action rollout."""
     if resets not in RESETS:
         raise ValueError(f"resets must be one of {RESETS}, got resets={resets!r}")
     env, params = make(env_id)
-    venv = VecEnv(env, num_envs, reset_pool=num_envs if resets == "all" else None)
-    step_state = jax.vmap(env.step_state, in_axes=(0, 0, None))
-    views = jax.vmap(env.get_obs, in_axes=(0, None))
-
-    def rollout(key: jax.Array) -> jax.Array:
-        _, state = venv.reset(key, params)
-
-        def body(carry, key):
-            state, checksum = carry
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (num_envs, env.n_agents), 0, 3)
-            if resets == "none":
-                state, _, _ = step_state(state, actions, params)
-                obs = views(state, params)
-            else:
-                obs, state, _, _, _ = venv.step(key_step, state, actions, params)
-            return (state, checksum + obs.astype(jnp.uint32).sum()), None
-
-        (_, checksum), _ = jax.lax.scan(body, (state, jnp.uint32(0)), jax.random.split(key, num_steps))
-        return checksum
-
+    rollout = random_rollout(
+        env, params, num_envs, num_steps,
+        batching="none" if resets == "none" else "VecEnv",
+        reset_pool=num_envs if resets == "all" else None,
+    )
     return jax.jit(rollout).lower(jax.random.PRNGKey(0)).compile()
 
 
@@ -73,7 +56,7 @@ def measure(env_ids: list[str], sizes: list[int], num_steps: int, rounds: int) -
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got rounds={rounds}")
     programs = {
-        (env_id, n, resets): random_rollout(env_id, n, num_steps, resets)
+        (env_id, n, resets): compiled_rollout(env_id, n, num_steps, resets)
         for env_id in env_ids
         for n in sizes
         for resets in RESETS

@@ -8,6 +8,10 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import pytest
+
+from sociajax.envs.registry import make
+from sociajax.eval.throughput import random_rollout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,3 +49,24 @@ def test_env_benchmark_writes_json_and_plot(tmp_path) -> None:
         assert r["machine"]["platform"] == "cpu"
     assert any(p.endswith(".png") for p in os.listdir(tmp_path))
     assert "agent-steps/s" in out
+
+
+def test_reset_cost_benchmark_times_every_reset_scheme_at_both_sizes(tmp_path) -> None:
+    _run(
+        [
+            "-m", "benchmarks.reset_cost", "--envs", "FourRooms", "--num-envs", "4", "8",
+            "--num-steps", "3", "--rounds", "1", "--out", str(tmp_path),
+        ]
+    )
+    [record_file] = [p for p in os.listdir(tmp_path) if p.endswith(".json")]
+    records = json.load(open(tmp_path / record_file))["records"]
+    assert sorted(r["resets"] for r in records) == ["all", "none", "pooled"]
+    for r in records:
+        assert r["agent_steps_per_s_4_median"] > 0 and r["agent_steps_per_s_8_median"] > 0
+        assert r["ratio_8_to_4_median"] > 0
+
+
+def test_random_rollout_refuses_an_unknown_batching_by_name() -> None:
+    env, params = make("FourRooms")
+    with pytest.raises(ValueError, match="batching='pooled'"):
+        random_rollout(env, params, 4, 3, batching="pooled")

@@ -12,6 +12,8 @@ from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
 from sociajax.envs.vector import VecEnv
 
+BATCHINGS = ("VecEnv", "vmap", "none")
+
 
 def rollout_throughput(
     env_id: str,
@@ -53,7 +55,7 @@ def rollout_throughputs(
     built = []
     for occlusion in occlusions:
         env, params = make(env_id, occlusion=occlusion)
-        rollout = _random_rollout(env, params, num_envs, num_steps, batching)
+        rollout = random_rollout(env, params, num_envs, num_steps, batching)
         start = time.perf_counter()
         compiled = jax.jit(rollout).lower(key).compile()
         compile_s = time.perf_counter() - start
@@ -86,12 +88,25 @@ def rollout_throughputs(
     return records
 
 
-def _random_rollout(
-    env: MultiAgentGridEnv, params: EnvParams, num_envs: int, num_steps: int, batching: str
+def random_rollout(
+    env: MultiAgentGridEnv,
+    params: EnvParams,
+    num_envs: int,
+    num_steps: int,
+    batching: str,
+    reset_pool: int | None = None,
 ) -> Callable[[jax.Array], jax.Array]:
-    """key -> checksum of every observation of a ``num_steps`` random-action rollout."""
-    venv = VecEnv(env, num_envs)
+    """key -> checksum of every observation of a ``num_steps`` random-action rollout.
+
+    ``batching``: "VecEnv" (``VecEnv(env, num_envs, reset_pool)``), "vmap" (``jax.vmap(env.step)``)
+    or "none" (the same steps and views with no resets at all: the floor a reset scheme can
+    reach, for ``benchmarks.reset_cost``)."""
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {BATCHINGS}, got batching={batching!r}")
+    venv = VecEnv(env, num_envs, reset_pool=reset_pool)
     vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    step_state = jax.vmap(env.step_state, in_axes=(0, 0, None))
+    views = jax.vmap(env.get_obs, in_axes=(0, None))
 
     def rollout(key: jax.Array) -> jax.Array:
         _, state = venv.reset(key, params)
@@ -102,8 +117,11 @@ def _random_rollout(
             actions = jax.random.randint(key_act, (num_envs, env.n_agents), 0, 3)
             if batching == "VecEnv":
                 obs, state, _, _, _ = venv.step(key_step, state, actions, params)
-            else:
+            elif batching == "vmap":
                 obs, state, _, _, _ = vmapped_step(jax.random.split(key_step, num_envs), state, actions, params)
+            else:
+                state, _, _ = step_state(state, actions, params)
+                obs = views(state, params)
             return (state, checksum + obs.astype(jnp.uint32).sum()), None
 
         (_, checksum), _ = jax.lax.scan(body, (state, jnp.uint32(0)), jax.random.split(key, num_steps))
