@@ -70,3 +70,37 @@ def test_random_rollout_refuses_an_unknown_batching_by_name() -> None:
     env, params = make("FourRooms")
     with pytest.raises(ValueError, match="batching='pooled'"):
         random_rollout(env, params, 4, 3, batching="pooled")
+
+
+def test_grid_benchmark_programs_train_the_same_runs_in_different_batchings() -> None:
+    from benchmarks import grid_vs_sequence as bench
+    from sociajax.training import make_train
+
+    def trainers(program: str):
+        return [make_train(c) for c in bench.program_configs(program, num_envs=4, max_steps=16, seeds=2)]
+
+    [grid] = trainers("grid")
+    sequence = trainers("sequence")
+    [seeds] = trainers("seeds")
+    [shared] = trainers("shared")
+    runs = len(bench.CONDITIONS) * 2
+    assert grid.num_runs == seeds.num_runs == runs and shared.num_runs == 1
+    # The sequence is each grid run alone: one run per config, the grid's conditions and
+    # seeds, and one compiled program for all of them.
+    assert len(sequence) == runs and all(t.num_runs == 1 for t in sequence)
+    assert [int(t.run_seeds()[0]) for t in sequence] == grid.run_seeds().tolist()
+    assert [t.config.agents for t in sequence[::2]] == [
+        c.agents for _, c in bench.condition_configs(bench.program_configs("grid", 4, 16, 2)[0])
+    ]
+    assert len({t.program_key for t in sequence}) == 1
+    # Per update, every program runs the grid's env steps and trains on as many frames.
+    assert shared.env_steps_per_update == grid.env_steps_per_update * runs
+    assert seeds.env_steps_per_update == grid.env_steps_per_update
+    per_minibatch = lambda t: t.config.ppo.minibatch_segments * t.num_runs  # noqa: E731
+    assert per_minibatch(shared) == per_minibatch(grid) == per_minibatch(seeds)
+    with pytest.raises(ValueError, match="'mixed'"):
+        bench.program_configs("mixed", 4, 16, 2)
+    with pytest.raises(ValueError, match="rounds=0"):
+        bench.measure(["grid", "sequence"], 4, 16, 2, updates=1, rounds=0)
+    with pytest.raises(ValueError, match="include 'sequence'"):
+        bench.measure(["grid"], 4, 16, 2, updates=1, rounds=1)
