@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import common  # noqa: E402
 import experts  # noqa: E402
 import figure4  # noqa: E402
+import figure8  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
 
@@ -180,6 +181,43 @@ def test_flags_reject_bad_numbers(capsys) -> None:
     assert "--num-seeds: must be a positive integer, got '0'" in err and "invalid choice: 'huge'" in err
     with pytest.raises(SystemExit):
         experts.main(["--learners", "4"])
+
+
+def _fake_figure4_csv(folder: Path) -> Path:
+    """A figure4.csv as figure4.py writes it, with known losses: SociAPL seed 0 falls from
+    1.0 to 0.2 by update 20 and climbs back to 0.5; seed 1 falls to 0.2 and stays."""
+    rows = []
+    for condition in figure4.CONDITIONS:
+        for seed in (0, 1):
+            for update in range(1, 41):
+                fall = max(0.2, 1.0 - 0.04 * update)
+                loss = fall if seed == 1 or update <= 20 else 0.2 + 0.015 * (update - 20)
+                has_aux = condition not in ("social_vanilla", "il")
+                rows.append({"condition": condition, "seed": seed, "update": update, "episodes": 2 * update,
+                             "env_steps": 32 * update, "return": 0.0, "aux_loss": loss if has_aux else ""})
+    folder.mkdir(parents=True)
+    return common.write_csv(rows, folder / "figure4.csv")
+
+
+def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
+    source = tmp_path / "figure4-run"
+    _fake_figure4_csv(source)
+    assert figure8.main(["--figure4-dir", str(source)]) == 0
+    assert (source / "figure8.png").stat().st_size > 1000
+    rows = _check_long_csv(source / "figure8.csv", figure8.AUX_CONDITIONS, (0, 1), ("aux_loss",))
+    assert len(rows) == 3 * 2 * 40
+    summary = json.loads((source / "figure8.json").read_text())
+    rising, settled = summary["sociapl"]["0"], summary["sociapl"]["1"]
+    assert settled["late_over_early"] < 0.3 and settled["largest_rise"] == pytest.approx(0.0, abs=1e-9)
+    assert rising["largest_rise"] > 1.0  # 0.2 back up to 0.5 (smoothed): +140%
+    assert rising["late_over_early"] > settled["late_over_early"]
+
+
+def test_figure8_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nothing"
+    assert common.run_or_exit(figure8.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "experiments/figure4.py --scale small" in err
 
 
 # ---------------------------------------------------------------------- end to end (slow)
