@@ -1,6 +1,8 @@
-"""The figure scripts of ``experiments/``: scales, curriculum, long CSV, bad input (fast), and
-each script end to end at ``tiny`` scale (slow: on 2 shared CPU cores each compile takes
-one to three minutes)."""
+"""The figure scripts of ``experiments/``: scales, curriculum, long CSV, bad input (fast);
+figure4.py with scripted experts end to end at ``tiny`` scale, and Figures 2 and 8 drawn from
+its run folder (default suite, about a minute and a half); experts.py and figure4.py with
+trained experts end to end (slow: on 2 shared CPU cores each compile takes one to three
+minutes)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +22,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 import common  # noqa: E402
 import experts  # noqa: E402
+import figure2  # noqa: E402
 import figure4  # noqa: E402
 import figure8  # noqa: E402
 
@@ -275,11 +279,20 @@ def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
     assert (experts_run / "figure12.png").exists()
 
 
-@pytest.mark.slow
-def test_figure4_scripted_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "fig4"
+# ---------------------------------------------------------------------- end to end (default)
+# One tiny figure4.py run with scripted experts (about a minute, compile-bound) serves the
+# end-to-end checks of Figures 4 and 11 and of the figures drawn from its run folder (2, 8).
+@pytest.fixture(scope="module")
+def figure4_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fig4") / "run"
     result = _run_script("experiments/figure4.py", "--scale", "tiny", "--out-dir", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure4_scripted_end_to_end(figure4_run: Path) -> None:
+    out = figure4_run
     for name in ("figure4.png", "figure11.png"):
         assert (out / name).stat().st_size > 1000
     rows = _check_long_csv(out / "figure4.csv", figure4.CONDITIONS, (0, 1), ("expert_return", "bc_loss", "aux_loss"))
@@ -294,6 +307,48 @@ def test_figure4_scripted_end_to_end(tmp_path: Path) -> None:
     again = _run_script("experiments/figure4.py", "--replot", "--out-dir", str(out))
     assert again.returncode == 0, again.stderr
     assert (out / "figure4.png").exists()
+
+
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure8_from_a_real_figure4_run(figure4_run: Path, tmp_path: Path) -> None:
+    assert figure8.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "figure8.png").stat().st_size > 1000
+    rows = _check_long_csv(tmp_path / "figure8.csv", figure8.AUX_CONDITIONS, (0, 1), ("aux_loss",))
+    assert all(r["aux_loss"] != "" for r in rows)  # every condition drawn carries the loss
+    summary = json.loads((tmp_path / "figure8.json").read_text())
+    assert all(math.isfinite(s["late_over_early"]) for s in summary["sociapl"].values())
+
+
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure2_real_views_are_the_worlds_and_predictions_the_decoders(figure4_run: Path, tmp_path: Path) -> None:
+    import jax
+
+    from sociajax.training.checkpoint import load_run
+
+    run = load_run(figure4_run)
+    sociapl_seed0 = list(figure4.CONDITIONS).index("sociapl") * 2
+    episode = figure2.play_with_every_action(run, sociapl_seed0, jax.random.PRNGKey(3))
+    views, real, predicted, chosen = episode["views"], episode["real"], episode["predicted"], episode["chosen"]
+    steps = common.get_scale("tiny", "figure4").episode_steps
+    assert views.shape == (steps + 1, 21, 21, 3) and real.shape == predicted.shape == (steps, 7, 21, 21, 3)
+    # The view after the action taken is the next observed view; the four no-ops lead alike.
+    np.testing.assert_array_equal(real[np.arange(steps), chosen], views[1:])
+    for noop in (4, 5, 6):
+        np.testing.assert_array_equal(real[:, noop], real[:, 3])
+    assert not np.array_equal(real[:, 0], real[:, 1])  # turning left and right differ
+    assert np.isfinite(predicted).all()
+
+    assert figure2.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--rows", "2"]) == 0
+    assert (tmp_path / "figure2.png").stat().st_size > 1000
+    summary = json.loads((tmp_path / "figure2.json").read_text())
+    assert summary["condition"] == "sociapl" and summary["seed"] == 0 and summary["steps"] == steps
+    shares = [a["chosen_share"] for a in summary["per_action"].values()]
+    assert len(shares) == 7 and sum(shares) == pytest.approx(1.0)
+    assert all(0.0 <= a["mae"] <= 1.0 for a in summary["per_action"].values())
+    with pytest.raises(ValueError, match="--seed-index must be in 0..1"):
+        figure2.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--seed-index", "2"])
+    with pytest.raises(ValueError, match="'nope'"):
+        figure2.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--condition", "nope"])
 
 
 @pytest.mark.slow
