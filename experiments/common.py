@@ -135,6 +135,23 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def figure4_reader_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of a script drawn from a figure4.py run folder (Figures 2 and 8): which
+    run to read (``--scale`` and ``--experts`` pick figure4.py's default folder, or
+    ``--figure4-dir``) and where to write (``--out-dir``, default that folder)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=SCALES, default="tiny", help="which figure4.py run to read (its default folder)")
+    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted", help="which figure4.py run to read")
+    parser.add_argument("--figure4-dir", default=None, help="a figure4.py run folder (instead of the default for --scale)")
+    parser.add_argument("--out-dir", default=None, help="where to write (default: the figure4 folder)")
+    return parser
+
+
+def figure4_dir_of(args: argparse.Namespace) -> Path:
+    """The figure4.py run folder a :func:`figure4_reader_parser` script reads."""
+    return Path(args.figure4_dir or f"runs/figures/figure4{'-trained' if args.experts == 'trained' else ''}-{args.scale}")
+
+
 def check_seed(seed: int) -> None:
     if seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")

@@ -23,7 +23,6 @@ novice's decoder predicts that view from its LSTM output and the action. Writes 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -137,17 +136,13 @@ def draw(episode: dict[str, np.ndarray], rows: int, title: str, out_png: Path) -
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=common.SCALES, default="tiny", help="which figure4.py run to read (its default folder)")
-    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted", help="which figure4.py run to read")
-    parser.add_argument("--figure4-dir", default=None, help="a figure4.py run folder (instead of the default for --scale)")
+    parser = common.figure4_reader_parser(__doc__)
     parser.add_argument("--condition", default="sociapl", help="whose novice (a condition with an auxiliary loss)")
     parser.add_argument("--seed-index", type=int, default=0, help="which seed of the condition (0-based)")
     parser.add_argument("--rows", type=common.positive_int, default=3, help="steps of the episode drawn")
     parser.add_argument("--episode-seed", type=int, default=0, help="PRNG seed of the episode played")
-    parser.add_argument("--out-dir", default=None, help="where to write (default: the figure4 folder)")
     args = parser.parse_args(argv)
-    source = Path(args.figure4_dir or f"runs/figures/figure4{'-trained' if args.experts == 'trained' else ''}-{args.scale}")
+    source = common.figure4_dir_of(args)
     if not (source / "config.json").exists():
         raise FileNotFoundError(
             f"--figure4-dir {str(source)!r} holds no run; run `python experiments/figure4.py --scale {args.scale}` first"

@@ -21,7 +21,6 @@ logged every update) of the figure4.py run folder for ``--scale`` and ``--expert
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -64,13 +63,9 @@ def loss_summary(rows: Sequence[Mapping[str, Any]], condition: str, fraction: fl
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=common.SCALES, default="tiny", help="which figure4.py run to read (its default folder)")
-    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted", help="which figure4.py run to read")
-    parser.add_argument("--figure4-dir", default=None, help="a figure4.py run folder (instead of the default for --scale)")
-    parser.add_argument("--out-dir", default=None, help="where to write (default: the figure4 folder)")
+    parser = common.figure4_reader_parser(__doc__)
     args = parser.parse_args(argv)
-    source = Path(args.figure4_dir or f"runs/figures/figure4{'-trained' if args.experts == 'trained' else ''}-{args.scale}")
+    source = common.figure4_dir_of(args)
     csv_path = source / "figure4.csv"
     if not csv_path.exists():
         raise FileNotFoundError(
