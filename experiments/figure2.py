@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 
 import common  # noqa: E402
 
-FIGURE = "figure2"
 SHOWN_ACTIONS = (0, 1, 2, 6)  # left, right, forward, and 'done' for "do nothing"
 
 

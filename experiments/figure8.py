@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 
 import common  # noqa: E402
 
-FIGURE = "figure8"
 AUX_CONDITIONS = ("sociapl", "social_rec", "solo_pred")  # Figure 4's conditions with an auxiliary loss
 LABELS = {"sociapl": "SociAPL (aux PRED)", "social_rec": "SOCIAL + aux REC", "solo_pred": "SOLO + aux PRED"}
 
