@@ -331,9 +331,10 @@ def plot_seeds_and_means(
 
 
 def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str], seed: int, num_seeds: int,
-                  run_dir: Path, progress: bool) -> Any:
+                  run_dir: Path, progress: bool, keep_checkpoints: int = 2) -> Any:
     """A figure's TrainConfig in Goal Cycle 3 at ``scale``: its agents, its conditions as data
-    (one compiled program), the scale's schedule; checkpoints kept for later scripts."""
+    (one compiled program), the scale's schedule; the last ``keep_checkpoints`` checkpoints
+    kept for later scripts."""
     from sociajax.training.config import EnvConfig, TrainConfig
 
     return TrainConfig(
@@ -346,7 +347,7 @@ def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str]
         num_seeds=num_seeds,
         updates_per_chunk=scale.updates_per_chunk,
         checkpoint_every=scale.checkpoint_every,
-        keep_checkpoints=2,
+        keep_checkpoints=keep_checkpoints,
         run_dir=str(run_dir),
         baseline_episodes=0,
         progress=progress,

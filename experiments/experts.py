@@ -78,7 +78,9 @@ def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, 
     schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
     agent = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
     conditions = (f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}")
-    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress)
+    # Every checkpoint is kept: an earlier one of the curriculum is figure5.py's imperfect expert.
+    keep = scale.num_updates // (scale.updates_per_chunk * scale.checkpoint_every) + 2
+    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress, keep)
 
 
 def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) -> dict[str, Any]:

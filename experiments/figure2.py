@@ -54,6 +54,7 @@ def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.n
         raise ValueError(f"agent 0 must be a learner with a network (roles {setup.roles})")
     env_params = jax.tree.map(lambda x: x[run_index], stacked_env_params)
     params = jax.tree.map(lambda x: x[run_index], stacked_params)
+    epsilon = jnp.asarray(setup.run_epsilon(run_index + 1)[run_index])
     step_one = jax.vmap(env.step_state, in_axes=(0, 0, None))
     obs_of = jax.vmap(env.get_obs, in_axes=(0, None))
     every_action = jnp.arange(NUM_ACTIONS)
@@ -67,7 +68,7 @@ def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.n
         def body(carry, t):
             state, obs, rnn, memories, starts = carry
             actions, rnn, memories, _ = population.act(
-                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state
+                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, epsilon=epsilon
             )
 
             def real_view(action):  # the novice's next view had it taken ``action``

@@ -68,7 +68,8 @@ def evaluate(args: EvalArgs) -> dict:
     if not args.no_gif:
         first_seed = jax.tree.map(lambda x: x[0], params)
         first_params = jax.tree.map(lambda x: x[0], env_params)
-        episode = record_episode_frames(setup, env, first_params, first_seed, key_gif, args.greedy)
+        first_epsilon = setup.run_epsilon(run.config.num_seeds * len(report["conditions"]))[0]
+        episode = record_episode_frames(setup, env, first_params, first_seed, key_gif, args.greedy, epsilon=first_epsilon)
         gif = args.gif or str(out_dir / f"{setup.env_id}.gif")
         report["gif"] = save_gif(gif, frames_with_views(episode["frames"], episode["views"]))
         report["gif_episode_return"] = np.asarray(episode["rewards"]).sum(0).tolist()

@@ -229,22 +229,25 @@ class RandomPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Imperfect:
-    """An expert that, with probability ``epsilon`` per step, acts at random instead."""
+    """An expert that, with probability ``epsilon`` per step, acts at random instead.
+
+    The expert draws from the step's own key, so at ``epsilon`` 0 it acts exactly as the
+    expert alone would; ``epsilon`` may be a traced array (a per-run data field)."""
 
     expert: object
-    epsilon: float = 0.1
+    epsilon: float | jax.Array = 0.1
     n_random_actions: int = 3
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.epsilon <= 1.0:
+        if isinstance(self.epsilon, (int, float)) and not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got epsilon={self.epsilon}")
 
     def init(self, state: EnvState, agent):
         return self.expert.init(state, agent)
 
     def act(self, key, pstate, state: EnvState, agent):
-        key_coin, key_random, key_expert = jax.random.split(key, 3)
-        action, pstate = self.expert.act(key_expert, pstate, state, agent)
+        key_coin, key_random = jax.random.split(jax.random.fold_in(key, 0x1E5))
+        action, pstate = self.expert.act(key, pstate, state, agent)
         random_action = jax.random.randint(key_random, (), 0, self.n_random_actions)
         explore = jax.random.uniform(key_coin) < self.epsilon
         return jnp.where(explore, random_action, action), pstate

@@ -37,6 +37,13 @@ class Setup:
     env_id: str
     population: Population
     roles: tuple[str, ...]  # as reported (the run's roles, or "evaluated"/"scripted:NAME")
+    epsilon: Optional[np.ndarray] = None  # f32 [R, A]: scripted agents' per-run imperfection (None: as configured)
+
+    def run_epsilon(self, num_runs: int) -> np.ndarray:
+        """f32 [R, A]: each run's scripted-agent epsilons."""
+        if self.epsilon is not None:
+            return np.asarray(self.epsilon, np.float32)
+        return np.broadcast_to(np.asarray(self.population.epsilons), (num_runs, self.population.n_agents))
 
 
 def evaluation_setup(
@@ -64,7 +71,7 @@ def evaluation_setup(
     if same_world:
         params = jax.vmap(train_pop.acting_params)(run.state.population)
         roles = tuple(a.role for a in config.agents)
-        setup = Setup(config.env.env_id, train_pop, roles)
+        setup = Setup(config.env.env_id, train_pop, roles, np.asarray(run.state.data.epsilon, np.float32))
         episodes = run.state.update * config.ppo.num_envs
         env_params = jax.vmap(trainer.env_params_at)(run.state.data, episodes)
         return setup, trainer.env, env_params, params
@@ -93,8 +100,8 @@ def evaluation_setup(
 
 @functools.lru_cache(maxsize=8)
 def _returns_fn(population: Population, env: MultiAgentGridEnv, num_episodes: int, num_steps: int, greedy: bool):
-    def one(env_params, params, key):
-        _, stats = collect(population, env, env_params, params, key, num_episodes, num_steps, greedy)
+    def one(env_params, params, key, epsilon):
+        _, stats = collect(population, env, env_params, params, key, num_episodes, num_steps, greedy, epsilon=epsilon)
         return jnp.where(stats.present, stats.returns, jnp.nan)
 
     return jax.jit(jax.vmap(one))
@@ -114,7 +121,7 @@ def episode_returns(
     num_runs = jax.tree.leaves(params)[0].shape[0]
     max_steps = int(np.max(np.asarray(env_params.max_steps)))
     fn = _returns_fn(setup.population, env, num_episodes, max_steps, greedy)
-    return np.asarray(fn(env_params, params, jax.random.split(key, num_runs)))
+    return np.asarray(fn(env_params, params, jax.random.split(key, num_runs), setup.run_epsilon(num_runs)))
 
 
 def summarize(
@@ -162,9 +169,13 @@ def record_episode_frames(
     key: jax.Array,
     greedy: bool = False,
     tile_px: int = 16,
+    epsilon: Optional[np.ndarray] = None,
 ) -> dict[str, np.ndarray]:
     """One episode of one seed's population (``params`` [L+F, ...]) with every step drawn:
-    ``frames`` [T+1, H*t, W*t, 3], ``views`` [T+1, A, 21, 21, 3], ``rewards`` [T, A]."""
+    ``frames`` [T+1, H*t, W*t, 3], ``views`` [T+1, A, 21, 21, 3], ``rewards`` [T, A].
+    ``epsilon`` f32 [A]: that run's scripted-agent epsilons (``setup.run_epsilon(R)[r]``;
+    default: as configured)."""
+    epsilon = setup.population.epsilons if epsilon is None else jnp.asarray(epsilon, jnp.float32)
     population = setup.population
     num_steps = int(env_params.max_steps)
 
@@ -177,7 +188,7 @@ def record_episode_frames(
         def body(carry, t):
             state, obs, rnn, memories, starts, over = carry
             actions, rnn, memories, _ = population.act(
-                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, greedy
+                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, greedy, epsilon
             )
             state, reward, done = jax.vmap(env.step_state, in_axes=(0, 0, None))(state, actions, env_params)
             obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, env_params)

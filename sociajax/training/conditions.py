@@ -4,8 +4,8 @@ A :class:`~sociajax.training.config.TrainConfig` mixes two kinds of field:
 
 * **data** (:data:`DATA_FIELDS`): numbers and choices that the compiled program reads from
   arrays — learning rates, loss coefficients, which auxiliary target, PPO or behaviour
-  cloning, whom an imitation learner clones, presence and penalty schedules, the checkpoint
-  an agent starts from. They may differ between the conditions of one program.
+  cloning, whom an imitation learner clones, presence and penalty schedules, a scripted
+  expert's imperfection (``epsilon``), the checkpoint an agent starts from. They may differ between the conditions of one program.
 * **static**: everything else — the world and its sizes, the number and roles of agents,
   scripted policies, the PPO schedule's integers, network speed settings. They set shapes or
   code paths, so changing one compiles another program; a condition that tries is refused,
@@ -43,6 +43,7 @@ DATA_FIELDS: dict[str, str] = {
     "agents.N.objective": "ppo, or bc (behaviour cloning of agents.N.imitate)",
     "agents.N.imitate": "the agent an imitation learner clones",
     "agents.N.presence": "probability of taking part in an episode: a number or a schedule",
+    "agents.N.epsilon": "a scripted agent's chance per step of a random move instead (an imperfect expert)",
     "agents.N.load_from": "run folder of the agent's initial params",
     "agents.N.load_agent": "agent index in that run",
     "agents.N.load_seed": "seed index in that run (None: seed-matched)",
@@ -216,13 +217,15 @@ class RunData:
     learners: :class:`LearnerData` [L] (stack order of the population's learners).
     data_agents: int32 [L] whose views and actions train each learner (itself for PPO, the
     cloned agent for behaviour cloning). penalty: :class:`Schedule` [K] (NaN values where the
-    world has no penalty). presence: :class:`Schedule` [A, K].
+    world has no penalty). presence: :class:`Schedule` [A, K]. epsilon: f32 [A], each
+    scripted agent's chance of a random move (0 for the others).
     """
 
     learners: LearnerData
     data_agents: jax.Array
     penalty: Schedule
     presence: Schedule
+    epsilon: jax.Array
 
 
 def num_stages(config: TrainConfig) -> int:
@@ -263,6 +266,7 @@ def run_data_of(config: TrainConfig, default_penalty: Optional[float], stages: i
         data_agents=np.asarray(data_agents, np.int32),
         penalty=Schedule.of(penalty, stages),
         presence=stack([Schedule.of(p, stages) for p in presence]),
+        epsilon=np.asarray([a.epsilon for a in config.agents], np.float32),
     )
 
 

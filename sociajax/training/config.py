@@ -201,6 +201,8 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"{name}.role must be one of {ROLES}, got {agent.role!r}")
         _number(f"{name}.lr", agent.lr, 0.0)
         _number(f"{name}.epsilon", agent.epsilon, 0.0, 1.0)
+        if agent.epsilon != 0 and agent.role != "scripted":
+            raise ValueError(f"{name}.epsilon applies to scripted agents only, got epsilon={agent.epsilon} for role {agent.role!r}")
         if not isinstance(agent.aux, bool):
             raise ValueError(f"{name}.aux must be a bool, got {agent.aux!r}")
         if agent.aux_target not in AUX_TARGETS:

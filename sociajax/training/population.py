@@ -25,7 +25,7 @@ from flax.training.train_state import TrainState
 
 from sociajax.agents.network import SocialNet, action_distribution, init_params
 from sociajax.agents.ppo import PPOConfig, make_optimizer
-from sociajax.agents.scripted import make_policy
+from sociajax.agents.scripted import Imperfect, make_policy
 from sociajax.envs.core import EnvState
 from sociajax.training.config import AgentConfig, NetworkConfig
 
@@ -84,7 +84,14 @@ class Population:
 
     @functools.cached_property
     def scripted_policies(self) -> tuple[Any, ...]:
-        return tuple(make_policy(self.agents[i].policy, self.agents[i].epsilon) for i in self.scripted_agents)
+        """The scripted agents' policies, without their ``epsilon``: that is data (per run,
+        possibly traced) and is applied in :meth:`act`."""
+        return tuple(make_policy(self.agents[i].policy) for i in self.scripted_agents)
+
+    @property
+    def epsilons(self) -> jax.Array:
+        """f32 [A]: each agent's ``epsilon`` as configured (the default of :meth:`act`)."""
+        return jnp.asarray([a.epsilon for a in self.agents], jnp.float32)
 
     # ------------------------------------------------------------------ state
     def init(self, key: jax.Array, loaded: Optional[dict[int, tuple[Any, Any]]] = None) -> PopulationState:
@@ -138,12 +145,16 @@ class Population:
         starts: jax.Array,
         env_state: EnvState,
         greedy: bool = False,
+        epsilon: Optional[jax.Array] = None,
     ) -> tuple[jax.Array, Carry, tuple[Any, ...], dict[str, jax.Array]]:
         """Actions int32 [B, A] for a batch of B envs, with new carries and memories.
 
         obs uint8 [B, A, 21, 21, 3]; starts bool [B] (the obs begins an episode: carries
-        reset). Returns also the learned agents' ``log_prob`` and ``value`` [L + F, B].
+        reset); ``epsilon`` f32 [A]: each scripted agent's chance per step of a random move
+        instead (a run's data; default :attr:`epsilons`). Returns also the learned agents'
+        ``log_prob`` and ``value`` [L + F, B].
         """
+        epsilon = self.epsilons if epsilon is None else epsilon
         num_envs = obs.shape[0]
         key_net, key_script = jax.random.split(key)
         learned = jnp.asarray(self.learned_agents, jnp.int32)
@@ -162,7 +173,8 @@ class Population:
             actions = actions.at[:, learned].set(chosen.T.astype(jnp.int32))
             extras = {"log_prob": log_prob, "value": value}
         new_memories = []
-        for n, (agent, policy, memory) in enumerate(zip(self.scripted_agents, self.scripted_policies, memories)):
+        for n, (agent, expert, memory) in enumerate(zip(self.scripted_agents, self.scripted_policies, memories)):
+            policy = Imperfect(expert, epsilon[agent])
             keys = jax.random.split(jax.random.fold_in(key_script, n), num_envs)
             action, memory = jax.vmap(policy.act, in_axes=(0, 0, 0, None))(keys, memory, env_state, agent)
             actions = actions.at[:, agent].set(action.astype(jnp.int32))

@@ -59,6 +59,7 @@ def collect(
     num_steps: int,
     greedy: bool = False,
     data_agents: Any = None,
+    epsilon: Any = None,
 ) -> tuple[Rollout, EpisodeStats]:
     """One batch of whole episodes: the learners' :class:`Rollout` stacked on axis 1 of its
     time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats.
@@ -66,7 +67,8 @@ def collect(
     ``params``: the learned agents' stacked params (``population.acting_params(state)``);
     ``greedy`` takes the most likely action instead of sampling (evaluation);
     ``data_agents`` int [L] (may be traced; default: the learners themselves) whose
-    experience fills each learner's rollout."""
+    experience fills each learner's rollout; ``epsilon`` f32 [A] (may be traced; default:
+    the population's) the scripted agents' chance of a random move."""
     if data_agents is None:
         data_agents = population.learner_agents
     learners = jnp.asarray(data_agents, jnp.int32)
@@ -81,7 +83,7 @@ def collect(
         active = ~finished
         acting = active[:, None] & ~env_state.agent_done & env_state.present  # [B, A]
         actions, rnn, memories, extras = population.act(
-            jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state, greedy
+            jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, env_state, greedy, epsilon
         )
         was_done = env_state.agent_done
         env_state, reward, done = step(env_state, actions, env_params)

@@ -176,7 +176,7 @@ def _update(
     params = schedule_env_params(env_params, state.data, episodes)
     rollout, stats = collect(
         population, env, params, population.acting_params(state.population), key_rollout,
-        config.num_envs, rollout_steps, data_agents=state.data.data_agents,
+        config.num_envs, rollout_steps, data_agents=state.data.data_agents, epsilon=state.data.epsilon,
     )
     n_learners = len(population.learner_agents)
     update = jax.vmap(lambda *args: ppo_update(*args[:3], config, args[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))

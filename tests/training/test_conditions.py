@@ -33,7 +33,7 @@ def _chunks(config, count):
 
 
 CONDITIONS = (
-    "fast: agents.0.lr=1e-3",
+    "fast: agents.0.lr=1e-3 agents.2.epsilon=0.5",
     "vanilla-absent: agents.0.aux=false agents.1.presence=0 ppo.entropy_coef=0.01",
 )
 
@@ -80,6 +80,33 @@ def test_a_condition_is_validated_whole_so_its_fields_may_come_in_any_order() ->
     assert il.agents[0].objective == "bc" and il.agents[0].imitate == 1
     with pytest.raises(ValueError, match="conditions: 'il': agents.0.objective='bc' needs another agent"):
         dataclasses.replace(learners, conditions=("il: agents.0.objective=bc",))
+
+
+def test_a_scripted_experts_epsilon_is_data_and_zero_acts_exactly_as_the_expert() -> None:
+    """Imperfect experts (epsilon-random moves) and perfect ones train in one program, and an
+    expert at epsilon 0 acts exactly as the plain policy: existing runs keep their numbers."""
+    assert make_train(tiny(conditions=("agents.1.epsilon=0.5",))).program_key == make_train(tiny()).program_key
+    with pytest.raises(ValueError, match="agents.1.epsilon"):
+        tiny(conditions=("agents.1.epsilon=1.5",))
+    population = make_train(tiny()).population
+    env, env_params = sociajax.make("GoalCycle-3", n_agents=3, max_steps=16)
+    num_envs = 256
+    state = jax.vmap(env.reset_state, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(3), num_envs), env_params)
+    obs = jax.vmap(env.get_obs, in_axes=(0, None))(state, env_params)
+    params = population.acting_params(population.init(jax.random.PRNGKey(0)))
+    memories = population.init_memories(state)
+    carry = population.initial_carry(num_envs)
+
+    def actions(epsilon):
+        acted, *_ = population.act(jax.random.PRNGKey(1), params, carry, memories, obs, jnp.ones(num_envs, bool), state,
+                                   epsilon=None if epsilon is None else jnp.asarray(epsilon, jnp.float32))
+        return np.asarray(acted)
+
+    plain, perfect, blunt = actions(None), actions([0.0, 0.0, 0.0]), actions([0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(plain, perfect)
+    np.testing.assert_array_equal(blunt[:, [0, 2]], plain[:, [0, 2]])  # the others untouched
+    assert set(np.unique(blunt[:, 1])) <= {0, 1, 2}  # random moves only
+    assert 0.5 < np.mean(blunt[:, 1] != plain[:, 1]) < 0.85  # 2/3 of random moves differ from the oracle's
 
 
 def test_grids_multiply_and_split_schedules_on_bars() -> None:

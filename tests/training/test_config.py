@@ -21,6 +21,7 @@ from training_kit import NOVICE, ORACLE, tiny
         ({"agents": (NOVICE, AgentConfig(role="scripted", policy="teleporter"))}, "agents.1.policy"),
         ({"agents": (AgentConfig(lr=-1e-4),)}, "agents.0.lr"),
         ({"agents": (NOVICE, AgentConfig(role="scripted", epsilon=1.5))}, "agents.1.epsilon"),
+        ({"agents": (AgentConfig(epsilon=0.2),)}, "agents.0.epsilon applies to scripted agents only"),
         ({"agents": (NOVICE, AgentConfig(role="boss"))}, "agents.1.role"),
         ({"agents": (ORACLE, ORACLE)}, "role 'learner'"),
         ({"agents": ()}, "agents"),
