@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -39,6 +40,7 @@ from sociajax.training.logging import read_metrics
 from sociajax.training.presets import get_preset
 
 SCALES = ("tiny", "small", "paper")
+EXPERT_LR = 1e-5  # paper 7.8: trained experts keep learning at this rate in SociAPL runs
 
 # Episodes per run (one condition, one seed) of each figure at each scale. Small: the
 # largest budget that fits the hour by the estimate in the module doc (runs x env steps /
@@ -52,6 +54,11 @@ EPISODES: dict[str, dict[str, int]] = {
     "figure4": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
     # The same 15 runs with 3 learners each (2 trained experts learning at lr 1e-5).
     "figure4-trained": {"tiny": 8, "small": 480, "paper": 1_000_000},
+    # 3 conditions x 3 seeds with scripted experts: 9 x 1,200 x 250 = 2.7M env steps, the
+    # same runs per condition as figure4's (its solo and SociAPL conditions recur here).
+    "figure5": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    # The same 9 runs with 3 learners each (the imperfect experts frozen, computing anyway).
+    "figure5-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
 }
 
 
@@ -150,6 +157,33 @@ def figure4_reader_parser(description: str) -> argparse.ArgumentParser:
 def figure4_dir_of(args: argparse.Namespace) -> Path:
     """The figure4.py run folder a :func:`figure4_reader_parser` script reads."""
     return Path(args.figure4_dir or f"runs/figures/figure4{'-trained' if args.experts == 'trained' else ''}-{args.scale}")
+
+
+def add_experts_flags(parser: argparse.ArgumentParser) -> None:
+    """``--experts scripted|trained`` and ``--experts-dir`` (scripts with experts beside a novice)."""
+    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted",
+                        help="scripted oracles, or trained experts loaded from --experts-dir")
+    parser.add_argument("--experts-dir", default=None, help="run folder of experiments/experts.py (for --experts trained)")
+
+
+def experts_dir_of(args: argparse.Namespace) -> Optional[Path]:
+    return Path(args.experts_dir) if args.experts_dir is not None else None
+
+
+def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int) -> tuple[Any, Any]:
+    """The two expert seats: scripted oracles, or trained experts from ``experts_dir``
+    (:func:`trained_experts`); a folder without ``trained``, or the reverse, is refused."""
+    from sociajax.training.config import AgentConfig
+
+    if experts == "scripted":
+        if experts_dir is not None:
+            raise ValueError("--experts-dir is only for --experts trained")
+        return (AgentConfig(role="scripted", policy="oracle"),) * 2
+    if experts == "trained":
+        if experts_dir is None:
+            raise ValueError("--experts trained needs --experts-dir (a run folder of experiments/experts.py)")
+        return trained_experts(experts_dir, num_seeds)
+    raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
 
 
 def check_seed(seed: int) -> None:
@@ -352,6 +386,68 @@ def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str]
         baseline_episodes=0,
         progress=progress,
     )
+
+
+def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR) -> tuple[Any, Any]:
+    """The two expert seats' AgentConfigs loading from ``experts_dir`` (an experts.py run,
+    seed-matched, its condition 0, last checkpoint): learners at ``lr`` with the auxiliary
+    loss the experts trained with. Checks the folder up front so a bad one stops with its
+    name, not mid-compile."""
+    from sociajax.training.config import AgentConfig, TrainConfig
+
+    config_path = experts_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} holds no run (no config.json); run experiments/experts.py first")
+    if not (experts_dir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} has no checkpoints/")
+    source = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    if source.num_seeds < num_seeds:
+        raise ValueError(
+            f"--num-seeds={num_seeds}: experts are seed-matched, but --experts-dir {str(experts_dir)!r} "
+            f"has only num_seeds={source.num_seeds}"
+        )
+    learners = [i for i, a in enumerate(source.agents) if a.role == "learner"]
+    if not learners:
+        raise ValueError(f"--experts-dir {str(experts_dir)!r} has no learner to load (roles {[a.role for a in source.agents]})")
+    seats = (learners[0], learners[1] if len(learners) > 1 else learners[0])
+    return tuple(
+        AgentConfig(
+            role="learner", lr=lr, aux=source.agents[k].aux, aux_target=source.agents[k].aux_target,
+            load_from=str(experts_dir), load_agent=k, load_seed=None,
+        )
+        for k in seats
+    )
+
+
+def kept_checkpoints(run_dir: Path) -> list[int]:
+    """The updates at which ``run_dir`` holds a checkpoint, in order."""
+    folder = run_dir / "checkpoints"
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) if folder.is_dir() else []
+
+
+def check_one_program(config: Any) -> None:
+    """Every condition has the same static config (what the compiled program depends on),
+    so conditions x seeds are one program that differs only in data."""
+    from sociajax.training.conditions import condition_configs, static_config
+
+    statics = {name: static_config(c) for name, c in condition_configs(config)}
+    first = next(iter(statics.values()))
+    differing = [name for name, s in statics.items() if s != first]
+    if differing:
+        raise AssertionError(f"conditions {differing} would compile another program")
+
+
+def train_as_one_program(config: Any, resume: bool) -> tuple[Any, int]:
+    """Train ``config`` and return (result, training programs compiled): at most one, or
+    the figure's conditions and seeds were not one program after all."""
+    from sociajax.training.run import train
+
+    before = compiled_programs()
+    result = train(config, resume=resume)
+    compiled = compiled_programs() - before
+    if compiled > 1:
+        raise AssertionError(f"training compiled {compiled} programs; conditions x seeds must be one")
+    return result, compiled
 
 
 def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[str], result: Any, compiled: int,

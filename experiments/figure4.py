@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 import common  # noqa: E402
 
 FIGURE = "figure4"
-EXPERT_LR = 1e-5  # paper 7.8: the experts keep learning in SociAPL runs at this rate
 CONDITIONS: dict[str, str] = {
     "solo_pred": "agents.1.presence=0 agents.2.presence=0",
     "social_vanilla": "agents.0.aux=false",
@@ -60,66 +59,15 @@ CURVES = ("solo_pred", "social_vanilla", "social_rec", "sociapl")  # IL is a lev
 SOCIAL = ("social_vanilla", "social_rec", "sociapl", "il")  # conditions with the experts present
 
 
-def trained_experts(experts_dir: Path, num_seeds: int) -> tuple[Any, Any]:
-    """The two expert seats' AgentConfigs loading from ``experts_dir`` (seed-matched, its
-    condition 0): learners at lr 1e-5 with the auxiliary loss the experts trained with.
-    Checks the folder up front so a bad one stops with its name, not mid-compile."""
-    from sociajax.training.config import AgentConfig, TrainConfig
-
-    config_path = experts_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} holds no run (no config.json); run experiments/experts.py first")
-    if not (experts_dir / "checkpoints").is_dir():
-        raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} has no checkpoints/")
-    source = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
-    if source.num_seeds < num_seeds:
-        raise ValueError(
-            f"--num-seeds={num_seeds}: experts are seed-matched, but --experts-dir {str(experts_dir)!r} "
-            f"has only num_seeds={source.num_seeds}"
-        )
-    learners = [i for i, a in enumerate(source.agents) if a.role == "learner"]
-    if not learners:
-        raise ValueError(f"--experts-dir {str(experts_dir)!r} has no learner to load (roles {[a.role for a in source.agents]})")
-    seats = (learners[0], learners[1] if len(learners) > 1 else learners[0])
-    return tuple(
-        AgentConfig(
-            role="learner", lr=EXPERT_LR, aux=source.agents[k].aux, aux_target=source.agents[k].aux_target,
-            load_from=str(experts_dir), load_agent=k, load_seed=None,
-        )
-        for k in seats
-    )
-
-
 def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], progress: bool):
     """Figure 4's TrainConfig: novice + two experts, the five conditions as data."""
     from sociajax.training.config import AgentConfig
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    if experts == "scripted":
-        if experts_dir is not None:
-            raise ValueError("--experts-dir is only for --experts trained")
-        expert_agents = (AgentConfig(role="scripted", policy="oracle"),) * 2
-    elif experts == "trained":
-        if experts_dir is None:
-            raise ValueError("--experts trained needs --experts-dir (a run folder of experiments/experts.py)")
-        expert_agents = trained_experts(experts_dir, num_seeds)
-    else:
-        raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
+    expert_agents = common.expert_agents(experts, experts_dir, num_seeds)
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
     return common.figure_config(scale, (novice, *expert_agents), conditions, seed, num_seeds, run_dir, progress)
-
-
-def check_one_program(config) -> None:
-    """Every condition has the same static config (what the compiled program depends on),
-    so conditions x seeds are one program that differs only in data."""
-    from sociajax.training.conditions import condition_configs, static_config
-
-    statics = {name: static_config(c) for name, c in condition_configs(config)}
-    first = next(iter(statics.values()))
-    differing = [name for name, s in statics.items() if s != first]
-    if differing:
-        raise AssertionError(f"conditions {differing} would compile another program")
 
 
 def levels(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -163,9 +111,7 @@ def write_figures(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path, P
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = common.make_parser(__doc__)
-    parser.add_argument("--experts", choices=("scripted", "trained"), default="scripted",
-                        help="scripted oracles, or trained experts loaded from --experts-dir")
-    parser.add_argument("--experts-dir", default=None, help="run folder of experiments/experts.py (for --experts trained)")
+    common.add_experts_flags(parser)
     args = parser.parse_args(argv)
     out_dir = common.out_dir_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     if args.replot:
@@ -176,18 +122,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     common.check_seed(args.seed)
     scale = common.scale_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     num_seeds = args.num_seeds or scale.num_seeds
-    experts_dir = Path(args.experts_dir) if args.experts_dir is not None else None
+    experts_dir = common.experts_dir_of(args)
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, args.progress)
-    check_one_program(config)
+    common.check_one_program(config)
 
-    from sociajax.training.run import train
-
-    compiled_before = common.compiled_programs()
     start = time.perf_counter()
-    result = train(config, resume=args.resume)
-    compiled = common.compiled_programs() - compiled_before
-    if compiled > 1:
-        raise AssertionError(f"training compiled {compiled} programs; conditions x seeds must be one")
+    result, compiled = common.train_as_one_program(config, args.resume)
     rows = common.long_rows(
         out_dir / "metrics.csv",
         {
@@ -207,7 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "scale_measured": scale.measured,
         "experts": args.experts,
         "experts_dir": str(experts_dir) if experts_dir else None,
-        "expert_lr": EXPERT_LR if args.experts == "trained" else None,
+        "expert_lr": common.EXPERT_LR if args.experts == "trained" else None,
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": CONDITIONS[name]} for name in CONDITIONS},
         **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),

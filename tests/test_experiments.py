@@ -24,6 +24,7 @@ import common  # noqa: E402
 import experts  # noqa: E402
 import figure2  # noqa: E402
 import figure4  # noqa: E402
+import figure5  # noqa: E402
 import figure8  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
@@ -130,7 +131,7 @@ def test_plot_draws_seeds_means_and_levels(tmp_path: Path) -> None:
 def test_figure4_conditions_are_one_program(tmp_path: Path) -> None:
     scale = common.get_scale("tiny", "figure4")
     config = figure4.build_config(scale, 2, 0, tmp_path / "run", "scripted", None, False)
-    figure4.check_one_program(config)
+    common.check_one_program(config)
     from sociajax.training.trainer import make_train
 
     trainer = make_train(config)  # builds, does not compile
@@ -174,7 +175,7 @@ def test_figure4_refuses_experts_with_too_few_seeds(tmp_path: Path) -> None:
     (tmp_path / "experts" / "checkpoints").mkdir(parents=True)
     (tmp_path / "experts" / "config.json").write_text(source.to_json())
     with pytest.raises(ValueError, match="--num-seeds=2: experts are seed-matched, .* only num_seeds=1"):
-        figure4.trained_experts(tmp_path / "experts", 2)
+        common.trained_experts(tmp_path / "experts", 2)
 
 
 def test_flags_reject_bad_numbers(capsys) -> None:
@@ -201,6 +202,64 @@ def _fake_figure4_csv(folder: Path) -> Path:
                              "env_steps": 32 * update, "return": 0.0, "aux_loss": loss if has_aux else ""})
     folder.mkdir(parents=True)
     return common.write_csv(rows, folder / "figure4.csv")
+
+
+def test_figure5_conditions_are_one_program_and_differ_only_in_the_experts(tmp_path: Path) -> None:
+    from sociajax.training.conditions import condition_configs
+    from sociajax.training.trainer import make_train
+
+    scale = common.get_scale("small", "figure5")
+    config = figure5.build_config(scale, 3, 0, tmp_path / "run", "scripted", None, 0.3, None, False)
+    common.check_one_program(config)
+    assert make_train(config).num_runs == 9 and make_train(config).conditions == figure5.CONDITIONS
+    by_name = dict(condition_configs(config))
+    assert [a.epsilon for a in by_name["sociapl_ie"].agents] == [0.0, 0.3, 0.3]
+    assert [a.epsilon for a in by_name["sociapl"].agents] == [0.0, 0.0, 0.0]
+    assert [float(a.presence) for a in by_name["solo"].agents] == [1.0, 0.0, 0.0]
+    trained = figure5.condition_fields("trained", 0.5, 50)["sociapl_ie"]
+    assert trained == "agents.1.load_update=50 agents.1.lr=0 agents.2.load_update=50 agents.2.lr=0"
+    with pytest.raises(ValueError, match="--epsilon must be in"):
+        figure5.build_config(scale, 3, 0, tmp_path / "run", "scripted", None, 0.0, None, False)
+
+
+def test_figure5_imperfect_experts_default_to_the_last_checkpoint_by_half_time(tmp_path: Path) -> None:
+    for update in (25, 50, 75, 100, 125, 150, 175, 192):
+        (tmp_path / "checkpoints" / str(update)).mkdir(parents=True)
+    assert figure5.imperfect_update(tmp_path, None) == 75  # the last at or before 192 // 2
+    assert figure5.imperfect_update(tmp_path, 125) == 125
+    with pytest.raises(ValueError, match=r"--imperfect-update=60: .* keeps checkpoints \[25, 50"):
+        figure5.imperfect_update(tmp_path, 60)
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        figure5.imperfect_update(tmp_path / "empty", None)
+
+
+def test_figure5_claims_are_read_seed_by_seed() -> None:
+    late = {"solo": (0.5, 0.5, 0.5), "sociapl": (30.0, 0.2, 26.0), "sociapl_ie": (12.0, 0.9, 0.1)}
+    rows = [
+        {"condition": c, "seed": s, "update": u, "episodes": 2 * u, "env_steps": 32 * u, "return": late[c][s],
+         "expert_return": {"solo": math.nan, "sociapl": 25.0, "sociapl_ie": 9.0}[c]}
+        for c in figure5.CONDITIONS for s in range(3) for u in range(1, 11)
+    ]
+    level = figure5.levels(rows)
+    assert level == {"near_optimal": 25.0, "imperfect": 9.0}
+    claims = figure5.claims(rows, level)
+    assert claims["seeds_above_solo"] == {"sociapl": 2, "sociapl_ie": 2}
+    assert claims["seeds_above_own_experts"] == {"sociapl": 2, "sociapl_ie": 1}
+    assert claims["imperfect_below_near_optimal"] and all(claims["mean_above_solo"].values())
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epsilon", "1.5"], "--epsilon must be in (0, 1], got 1.5"),
+        (["--imperfect-update", "3"], "--imperfect-update is only for --experts trained"),
+        (["--experts", "trained", "--experts-dir", "x", "--epsilon", "0.2"], "--epsilon is only for --experts scripted"),
+        (["--experts", "trained"], "--experts trained needs --experts-dir"),
+    ],
+)
+def test_figure5_bad_input_names_the_flag(argv, message, tmp_path: Path, capsys) -> None:
+    assert common.run_or_exit(figure5.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
@@ -279,6 +338,26 @@ def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
     assert (experts_run / "figure12.png").exists()
 
 
+@pytest.mark.slow
+def test_figure5_with_trained_experts_freezes_an_earlier_checkpoint(experts_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fig5-trained"
+    result = _run_script(
+        "experiments/figure5.py", "--scale", "tiny", "--experts", "trained", "--experts-dir", str(experts_run),
+        "--out-dir", str(out),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    _check_long_csv(out / "figure5.csv", figure5.CONDITIONS, (0, 1), ("expert_return", "aux_loss"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["imperfect_update"] == 4  # tiny experts keep updates 2, 4, 6, 8
+    assert summary["compiled_training_programs"] == 1
+    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import TrainConfig
+
+    config = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
+    imperfect = dict(condition_configs(config))["sociapl_ie"].agents[1:]
+    assert all(a.load_update == 4 and a.lr == 0 and a.load_from == str(experts_run) for a in imperfect)
+
+
 # ---------------------------------------------------------------------- end to end (default)
 # One tiny figure4.py run with scripted experts (about a minute, compile-bound) serves the
 # end-to-end checks of Figures 4 and 11 and of the figures drawn from its run folder (2, 8).
@@ -307,6 +386,23 @@ def test_figure4_scripted_end_to_end(figure4_run: Path) -> None:
     again = _run_script("experiments/figure4.py", "--replot", "--out-dir", str(out))
     assert again.returncode == 0, again.stderr
     assert (out / "figure4.png").exists()
+
+
+def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
+    """All three conditions in one program; the imperfect (epsilon 0.5) oracles really play
+    worse beside the novice than the plain ones; --replot redraws from the CSV."""
+    out = tmp_path / "fig5"
+    result = _run_script("experiments/figure5.py", "--scale", "tiny", "--out-dir", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = _check_long_csv(out / "figure5.csv", figure5.CONDITIONS, (0, 1), ("expert_return", "aux_loss"))
+    assert all(r["expert_return"] == "" for r in rows if r["condition"] == "solo")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["compiled_training_programs"] == 1 and summary["runs"] == 6 and summary["epsilon"] == 0.5
+    assert summary["levels"]["imperfect"] < summary["levels"]["near_optimal"]
+    (out / "figure5.png").unlink()
+    again = _run_script("experiments/figure5.py", "--replot", "--out-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "figure5.png").stat().st_size > 1000
 
 
 @pytest.mark.xdist_group("figure4_tiny")
