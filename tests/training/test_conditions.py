@@ -265,3 +265,27 @@ def test_cli_grid_builds_the_product_and_refuses_static_fields() -> None:
     assert len(config.conditions) == 4
     with pytest.raises(SystemExit, match="ppo.num_envs"):
         parse_args(["--preset", "smoke", "--grid", "ppo.num_envs=4,8"])
+
+
+def test_a_scripted_experts_logged_return_equals_scripted_returns_on_the_same_episodes() -> None:
+    """The returns a run logs for its scripted experts are those of ``scripted_returns`` on
+    the same layouts: the expert level every figure draws is the expert's real score. The
+    novice sits the episodes out (presence 0), so the deterministic oracles play alone."""
+    from sociajax.agents.scripted import make_policy
+    from sociajax.eval.scripted import scripted_returns
+
+    num_envs = 8
+    config = tiny(agents=(dataclasses.replace(NOVICE, presence="0"), ORACLE, ORACLE),
+                  ppo=dataclasses.replace(tiny().ppo, num_envs=num_envs), num_seeds=2)
+    trainer, state, metrics = _chunks(config, 2)
+    initial = trainer.init(trainer.seed_keys(), loaded_params(trainer))
+    env, env_params = sociajax.make("GoalCycle-3", n_agents=3, max_steps=16, presence=jnp.asarray([0.0, 1.0, 1.0]))
+    policies = [make_policy("random"), make_policy("oracle"), make_policy("oracle")]
+    for run in range(trainer.num_runs):
+        for update in range(2):
+            key_rollout, _ = jax.random.split(jax.random.fold_in(initial.key[run], update))
+            expected = np.asarray(scripted_returns(env, env_params, policies, key_rollout, num_envs=num_envs))
+            logged = metrics["return"][run, update]
+            np.testing.assert_allclose(logged[1:], expected[:, 1:].mean(0), rtol=1e-6)
+            assert np.isnan(logged[0])  # the novice took part in no episode
+    assert (metrics["return"][:, :, 1:] > 0).all()  # the oracles score: the comparison is not 0 == 0
