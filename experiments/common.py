@@ -252,9 +252,9 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Pat
     return path
 
 
-def read_long_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """A CSV of :func:`write_csv` with numbers as numbers (empty cells NaN)."""
-    text_columns = {"condition"}
+def read_long_csv(path: str | os.PathLike, text_columns: Sequence[str] = ("condition",)) -> list[dict[str, Any]]:
+    """A CSV of :func:`write_csv` with numbers as numbers (empty cells NaN), but for
+    ``text_columns``."""
     out = []
     with Path(path).open(newline="") as f:
         for row in csv.DictReader(f):

@@ -25,6 +25,7 @@ import experts  # noqa: E402
 import figure2  # noqa: E402
 import figure4  # noqa: E402
 import figure5  # noqa: E402
+import figure6  # noqa: E402
 import figure8  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
@@ -262,6 +263,34 @@ def test_figure5_bad_input_names_the_flag(argv, message, tmp_path: Path, capsys)
     assert message in capsys.readouterr().err
 
 
+def test_figure6_intervals_match_scipys_t_interval() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    values = {("GoalCycle-4", "sociapl"): rng.normal(3, 2, 5), ("GoalCycle-4", "il"): rng.normal(1, 1, 5),
+              ("Maze", "sociapl"): rng.normal(0.5, 0.1, 3), ("Maze", "il"): np.array([0.2])}
+    rows = [{"condition": bar, "seed": s, "env": world, "return": float(v)}
+            for (world, bar), vs in values.items() for s, v in enumerate(vs)]
+    result = figure6.bar_stats(rows)
+    for (world, bar), vs in values.items():
+        got = result[world][bar]
+        assert got["mean"] == pytest.approx(vs.mean()) and got["per_seed"] == pytest.approx(list(vs))
+        if len(vs) > 1:
+            low, high = stats.t.interval(0.95, len(vs) - 1, loc=vs.mean(), scale=stats.sem(vs))
+            assert got["ci95"] == pytest.approx((high - low) / 2, rel=1e-3)
+        else:
+            assert got["ci95"] == 0.0  # one seed: no interval
+    claims = figure6.claims(result)
+    assert claims["sociapl_best"] == {"GoalCycle-4": True, "Maze": True} and claims["il_below_experts"] == {}
+
+
+def test_figure6_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nothing"
+    assert common.run_or_exit(figure6.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "experiments/figure4.py --scale small" in err
+
+
 def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
     source = tmp_path / "figure4-run"
     _fake_figure4_csv(source)
@@ -406,6 +435,33 @@ def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.xdist_group("figure4_tiny")
+def test_figure6_transfers_figure4_agents_zero_shot_without_touching_them(figure4_run: Path, tmp_path: Path) -> None:
+    import jax
+
+    from sociajax.training.checkpoint import load_run
+
+    run = load_run(figure4_run)
+    before = jax.device_get(run.state.population)
+    rows = figure6.transfer_returns(run, episodes=2, seed=0)
+    after = jax.device_get(run.state.population)
+    jax.tree.map(np.testing.assert_array_equal, before, after)  # evaluation never updates parameters
+    again = jax.device_get(load_run(figure4_run).state.population)
+    jax.tree.map(np.testing.assert_array_equal, before, again)  # nor the checkpoint
+    # scripted 3-goal experts do not transfer: the novices' bars only, every seed, every world
+    assert {(r["condition"], r["seed"], r["env"]) for r in rows} == {
+        (c, s, w) for c in ("solo_pred", "sociapl", "il") for s in (0, 1) for w in figure6.WORLDS}
+    assert figure6.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--episodes", "2"]) == 0
+    assert (tmp_path / "figure6.png").stat().st_size > 1000
+    written = _read(tmp_path / "figure6.csv")
+    assert set(REQUIRED[:2] + ("env", "return")) <= set(written[0]) and len(written) == len(rows)
+    summary = json.loads((tmp_path / "figure6.json").read_text())
+    assert summary["experts"] == "scripted" and set(summary["claims"]["sociapl_best"]) == set(figure6.WORLDS)
+    (tmp_path / "figure6.png").unlink()
+    assert figure6.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--replot"]) == 0
+    assert (tmp_path / "figure6.png").exists()
+
+
+@pytest.mark.xdist_group("figure4_tiny")
 def test_figure8_from_a_real_figure4_run(figure4_run: Path, tmp_path: Path) -> None:
     assert figure8.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "figure8.png").stat().st_size > 1000
@@ -463,3 +519,8 @@ def test_figure4_with_trained_experts_loads_them_seed_matched(experts_run: Path,
                and a["load_seed"] is None for a in experts_seats)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["experts"] == "trained" and summary["compiled_training_programs"] == 1
+    # Figure 6 from it: trained 3-goal experts are agents too, so they get a bar of their own
+    assert figure6.main(["--figure4-dir", str(out), "--episodes", "2"]) == 0
+    bars = {(r["condition"], r["env"]) for r in _read(out / "figure6.csv")}
+    assert {("experts", w) for w in figure6.WORLDS} <= bars
+    assert json.loads((out / "figure6.json").read_text())["experts"] == "trained"
