@@ -1,4 +1,4 @@
-"""Paper Figure 6: zero-shot transfer of Goal Cycle 3 agents to new worlds with new experts.
+"""Paper Figures 6 and 10: zero-shot transfer of Goal Cycle 3 agents to new worlds with new experts.
 
     python experiments/figure6.py --scale tiny|small|paper [--experts scripted|trained]
                                   [--figure4-dir DIR] [--out-dir DIR] [--episodes N] [--seed S]
@@ -11,6 +11,7 @@ trained agent, without further training, as agent 0 into
 * ``GoalCycle-4`` beside two scripted oracles (the world's experts),
 * ``FourRooms`` beside one scripted goal seeker,
 * ``Maze`` beside one scripted goal seeker,
+* ``Maze`` beside the seeker and two distractors taking random moves (Figure 10, app. 7.3),
 
 each at the world's defaults (GoalCycle-4: penalty -1.5, 250 steps). The agents are Figure
 4's novices of ``solo_pred``, ``sociapl`` and ``il`` (every seed), and, when that run's
@@ -41,8 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 
 import common  # noqa: E402
 
-# world -> (scripted partner, how many): the paper's "with experts" transfer tests
-WORLDS: dict[str, tuple[str, int]] = {"GoalCycle-4": ("oracle", 2), "FourRooms": ("seeker", 1), "Maze": ("seeker", 1)}
+# panel -> (world, partners): the paper's "with experts" transfer tests (Figure 6) and the
+# Maze test with two distractors taking random moves beside the expert (Figure 10, app. 7.3)
+WORLDS: dict[str, tuple[str, str]] = {
+    "GoalCycle-4": ("GoalCycle-4", "oracle,oracle"),
+    "FourRooms": ("FourRooms", "seeker"),
+    "Maze": ("Maze", "seeker"),
+    "Maze + 2 distractors": ("Maze", "seeker,random,random"),
+}
 # bar -> (figure4 condition, agent evaluated)
 AGENTS: dict[str, tuple[str, int]] = {
     "solo_pred": ("solo_pred", 0),
@@ -68,17 +75,17 @@ def transfer_returns(run: Any, episodes: int, seed: int) -> list[dict[str, Any]]
     if missing:
         raise ValueError(f"the figure4 run has no condition {missing[0]!r} (conditions {sorted(set(conditions))})")
     rows = []
-    for w, (world, (partner, count)) in enumerate(WORLDS.items()):
+    for w, (panel, (world, partners)) in enumerate(WORLDS.items()):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), w)  # every agent meets the same layouts
         returns = {  # agent -> [R, E]: one evaluation of that agent of every run
-            agent: episode_returns(*evaluation_setup(run, world, agent, partner, count), episodes, key)[:, :, 0]
+            agent: episode_returns(*evaluation_setup(run, world, agent, partners), episodes, key)[:, :, 0]
             for agent in sorted({a for _, a in AGENTS.values() if a in learned})  # scripted experts don't transfer
         }
         for bar, (condition, agent) in AGENTS.items():
             if agent not in returns:
                 continue
             for r in (i for i, c in enumerate(conditions) if c == condition):
-                rows.append({"condition": bar, "seed": int(seeds[r]), "env": world, "partners": f"{count} x {partner}",
+                rows.append({"condition": bar, "seed": int(seeds[r]), "env": panel, "partners": partners,
                              "episodes": episodes, "return": float(np.mean(returns[agent][r]))})
     return rows
 
@@ -116,7 +123,7 @@ def write_figure(out_dir: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     stats = bar_stats(common.read_long_csv(out_dir / "figure6.csv", text_columns=("condition", "env", "partners")))
-    fig, axes = plt.subplots(1, len(stats), figsize=(3.4 * len(stats), 4.0), dpi=120, sharey=False)
+    fig, axes = plt.subplots(1, len(stats), figsize=(3.2 * len(stats), 4.0), dpi=120, sharey=False)
     axes = np.atleast_1d(axes)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (world, bars) in zip(axes, stats.items()):
@@ -126,7 +133,7 @@ def write_figure(out_dir: Path, title: str) -> Path:
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
         ax.set_xticks(range(len(bars)), [LABELS[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
-        ax.set_title(f"{world} + {WORLDS[world][1]} x {WORLDS[world][0]}", fontsize=9)
+        ax.set_title(f"{world}: beside {WORLDS[world][1]}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
@@ -170,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "source": str(source),
         "source_update": int(run.meta["update"]),
         "experts": "scripted" if run.config.agents[1].role == "scripted" else "trained",
-        "worlds": {w: f"{n} x {p}" for w, (p, n) in WORLDS.items()},
+        "worlds": {panel: {"env": world, "partners": partners} for panel, (world, partners) in WORLDS.items()},
         "episodes_per_seed": episodes,
         "eval_seed": args.seed,
         "wall_s": round(time.perf_counter() - start, 1),

@@ -5,8 +5,10 @@ condition, for a grid), prints each condition's agents' mean returns with 95% co
 intervals, writes them to
 ``DIR/eval/<env>.json`` and one recorded episode (seed 0) to a GIF. With ``--env`` another
 world, the run's first learner is tested zero-shot beside that world's scripted experts
-(``--partner none`` for solo); ``--agent``, ``--partner`` or ``--num-partners`` in the
-training world replace its population the same way.
+(``--partner none`` for solo; ``--partner seeker,random,random`` for an expert with two
+distractors; ``--partner frozen:RUN_DIR[:AGENT]`` for a trained agent of another run, kept
+frozen and seed-matched); ``--agent``, ``--partner`` or ``--num-partners`` in the training
+world replace its population the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class EvalArgs:
     no_gif: bool = False
     greedy: bool = False  # most likely action instead of sampling
     agent: Optional[int] = None  # transfer: which learned agent of the run (default: first learner)
-    partner: Optional[str] = None  # transfer: scripted partner policy (oracle/explorer/seeker/random/none)
+    # transfer: partner policy (oracle/explorer/seeker/random/none), or a comma-separated list whose
+    # entries are policies or trained agents of another run kept frozen (frozen:RUN_DIR[:AGENT])
+    partner: Optional[str] = None
     num_partners: Optional[int] = None
     seed: int = 0  # evaluation randomness (layouts, sampled actions)
 

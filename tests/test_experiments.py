@@ -462,6 +462,33 @@ def test_figure6_transfers_figure4_agents_zero_shot_without_touching_them(figure
 
 
 @pytest.mark.xdist_group("figure4_tiny")
+def test_a_frozen_trained_partner_and_a_scripted_one_play_in_every_transfer_world(figure4_run: Path) -> None:
+    import jax
+
+    from sociajax.eval.learned import episode_returns, evaluation_setup
+    from sociajax.training.checkpoint import load_run
+    from sociajax.training.trainer import make_train
+
+    run = load_run(figure4_run)
+    trainer = make_train(run.config)
+    novices = jax.vmap(trainer.population.acting_params)(run.state.population)  # [R, L, ...]; agent 0 first
+    for world, expert in (("GoalCycle-4", "oracle"), ("FourRooms", "seeker"), ("Maze", "seeker")):
+        partners = f"frozen:{figure4_run}:0,{expert}"
+        setup, env, env_params, params = evaluation_setup(run, world, 0, partners)
+        assert setup.roles == ("learner (agent 0)", f"scripted:{expert}", f"frozen:{figure4_run}:0")
+        assert setup.population.learned_agents == (0, 2) and setup.population.scripted_agents == (1,)
+        for r in range(trainer.num_runs):  # the frozen partner is the run's agent 0 of the same seed, condition 0
+            jax.tree.map(lambda p, n: np.testing.assert_array_equal(p[r, 1], n[r % run.config.num_seeds, 0]),
+                         params, novices)
+        returns = episode_returns(setup, env, env_params, params, 2, jax.random.PRNGKey(0))
+        assert returns.shape == (trainer.num_runs, 2, 3) and np.isfinite(returns).all()
+    with pytest.raises(ValueError, match="agent 1 has no network"):
+        evaluation_setup(run, "Maze", 0, f"frozen:{figure4_run}:1")
+    with pytest.raises(ValueError, match="num_partners=2 but partner 'seeker,random,random' lists 3"):
+        evaluation_setup(run, "Maze", 0, "seeker,random,random", 2)
+
+
+@pytest.mark.xdist_group("figure4_tiny")
 def test_figure8_from_a_real_figure4_run(figure4_run: Path, tmp_path: Path) -> None:
     assert figure8.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "figure8.png").stat().st_size > 1000

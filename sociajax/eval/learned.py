@@ -5,7 +5,9 @@ A run folder is loaded from its ``config.json`` and last checkpoint (all seeds).
 training world the whole population plays as it trained. In another world (``env_id``) one
 learned agent of the run is put as agent 0 beside scripted partners (by default the world's
 experts: ``oracle`` in Goal Cycle, ``seeker`` in Four Rooms and Maze), which is the paper's
-"with expert" transfer test; no partners is the solo test.
+"with expert" transfer test; no partners is the solo test. A partner may also be a trained
+agent of another run (``frozen:RUN_DIR[:AGENT]``), kept frozen, and partners may be mixed
+(``seeker,random,random``: an expert with two distractors).
 """
 
 from __future__ import annotations
@@ -80,11 +82,16 @@ def evaluation_setup(
         raise ValueError(f"agent={agent} has no network in this run (roles {[a.role for a in config.agents]})")
     family = env_id.split("-")[0]
     default_partner, default_count = DEFAULT_PARTNER.get(family, ("seeker", 1))
-    partner = default_partner if partner is None else partner
-    count = default_count if num_partners is None else num_partners
-    if partner == "none":
-        count = 0
-    agents = (AgentConfig(role="learner"),) + tuple(AgentConfig(role="scripted", policy=partner) for _ in range(count))
+    partners = partner_list(default_partner if partner is None else partner, num_partners, default_count)
+    # The evaluated agent, the scripted partners, then the frozen ones (a population stacks
+    # learners first, frozen agents after them, so the env's agent order is the stack's).
+    scripted = [p for p in partners if not p.startswith(FROZEN_PREFIX)]
+    frozen = [p for p in partners if p.startswith(FROZEN_PREFIX)]
+    agents = (
+        (AgentConfig(role="learner"),)
+        + tuple(AgentConfig(role="scripted", policy=p) for p in scripted)
+        + tuple(AgentConfig(role="frozen") for _ in frozen)
+    )
     try:
         env, env_params = make(env_id, n_agents=len(agents))
         population = Population(agents, config.ppo, config.network)
@@ -94,8 +101,55 @@ def evaluation_setup(
     position = train_pop.learned_agents.index(agent)
     stacked = jax.vmap(train_pop.acting_params)(run.state.population)
     params = jax.tree.map(lambda x: x[:, position : position + 1], stacked)
-    roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(f"scripted:{partner}" for _ in range(count))
+    seed_index = np.arange(num_runs) % config.num_seeds
+    for spec in frozen:
+        partner_params = _frozen_partner_params(spec, seed_index, config.num_seeds)
+        params = jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, None]], 1), params, partner_params)
+    roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(f"scripted:{p}" for p in scripted) + tuple(frozen)
     return Setup(env_id, population, roles), env, stacked_params(env_params), params
+
+
+FROZEN_PREFIX = "frozen:"
+
+
+def partner_list(partner: str, num_partners: Optional[int], default_count: int) -> list[str]:
+    """The partners ``partner`` names: ``none``; a scripted policy (``num_partners`` of it,
+    default ``default_count``); or a comma-separated list, one entry a partner, each a
+    policy name or ``frozen:RUN_DIR[:AGENT]`` (a trained agent of another run, frozen)."""
+    if partner == "none":
+        return []
+    if "," in partner or partner.startswith(FROZEN_PREFIX):
+        listed = [p.strip() for p in partner.split(",")]
+        if num_partners is not None and num_partners != len(listed):
+            raise ValueError(f"num_partners={num_partners} but partner {partner!r} lists {len(listed)}")
+        if any(not p or p == "none" for p in listed):
+            raise ValueError(f"partner {partner!r}: an empty or 'none' entry in a list")
+        return listed
+    return [partner] * (default_count if num_partners is None else num_partners)
+
+
+def _frozen_partner_params(spec: str, seed_index: np.ndarray, num_seeds: int) -> Any:
+    """Params [R, ...] of the partner ``frozen:RUN_DIR[:AGENT]`` (default: its run's first
+    learner), seed-matched: the evaluated run's seed ``i`` meets seed ``i`` of that run's
+    first condition, so that run needs at least as many seeds."""
+    from sociajax.training.checkpoint import load_run
+
+    body = spec[len(FROZEN_PREFIX):]
+    run_dir, _, agent_text = body.rpartition(":") if body.rpartition(":")[2].isdigit() else (body, "", "")
+    other = load_run(run_dir)
+    trainer = make_train(other.config)
+    learned = trainer.population.learned_agents
+    agent = int(agent_text) if agent_text else trainer.population.learner_agents[0]
+    if agent not in learned:
+        raise ValueError(f"partner {spec!r}: agent {agent} has no network (roles {[a.role for a in other.config.agents]})")
+    if other.config.num_seeds < num_seeds:
+        raise ValueError(
+            f"partner {spec!r}: partners are seed-matched, but {run_dir} has num_seeds={other.config.num_seeds} "
+            f"for {num_seeds} evaluated seeds"
+        )
+    stacked = jax.vmap(trainer.population.acting_params)(other.state.population)  # [R', L' + F', ...]
+    position = learned.index(agent)
+    return jax.tree.map(lambda x: x[jnp.asarray(seed_index), position], stacked)
 
 
 @functools.lru_cache(maxsize=8)
