@@ -274,9 +274,8 @@ def test_a_scripted_experts_logged_return_equals_scripted_returns_on_the_same_ep
     from sociajax.agents.scripted import make_policy
     from sociajax.eval.scripted import scripted_returns
 
-    num_envs = 8
-    config = tiny(agents=(dataclasses.replace(NOVICE, presence="0"), ORACLE, ORACLE),
-                  ppo=dataclasses.replace(tiny().ppo, num_envs=num_envs), num_seeds=2)
+    num_envs = tiny().ppo.num_envs  # presence is data: the program the other 2-run tests compile
+    config = tiny(agents=(dataclasses.replace(NOVICE, presence="0"), ORACLE, ORACLE), num_seeds=2)
     trainer, state, metrics = _chunks(config, 2)
     initial = trainer.init(trainer.seed_keys(), loaded_params(trainer))
     env, env_params = sociajax.make("GoalCycle-3", n_agents=3, max_steps=16, presence=jnp.asarray([0.0, 1.0, 1.0]))
@@ -288,4 +287,4 @@ def test_a_scripted_experts_logged_return_equals_scripted_returns_on_the_same_ep
             logged = metrics["return"][run, update]
             np.testing.assert_allclose(logged[1:], expected[:, 1:].mean(0), rtol=1e-6)
             assert np.isnan(logged[0])  # the novice took part in no episode
-    assert (metrics["return"][:, :, 1:] > 0).all()  # the oracles score: the comparison is not 0 == 0
+    assert metrics["return"][:, :, 1:].mean() > 0.5  # the oracles score: the comparison is not 0 == 0
