@@ -59,6 +59,10 @@ EPISODES: dict[str, dict[str, int]] = {
     "figure5": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
     # The same 9 runs with 3 learners each (the imperfect experts frozen, computing anyway).
     "figure5-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
+    # 3 conditions x 3 seeds (social, mixed after the switch, solo), as figure5's; the paper
+    # switches after about 500k of its 1M+ episodes.
+    "figure7": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure7-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
 }
 
 
@@ -325,8 +329,31 @@ def plot_seeds_and_means(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = labels or {}
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    draw_seeds_and_means(ax, rows, conditions, title, references, column, ylabel, labels, smooth, vlines)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png)
+    plt.close(fig)
+    return out_png
+
+
+def draw_seeds_and_means(
+    ax: Any,
+    rows: Sequence[Mapping[str, Any]],
+    conditions: Sequence[str],
+    title: str,
+    references: Optional[Mapping[str, float]] = None,
+    column: str = "return",
+    ylabel: str = "episode return",
+    labels: Optional[Mapping[str, str]] = None,
+    smooth: Optional[int] = None,
+    vlines: Sequence[float] = (),
+) -> None:
+    """:func:`plot_seeds_and_means` into the matplotlib axes ``ax`` (one panel of several)."""
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, condition in enumerate(conditions):
         picked = [r for r in rows if r["condition"] == condition]
@@ -357,11 +384,6 @@ def plot_seeds_and_means(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    out_png = Path(out_png)
-    fig.savefig(out_png)
-    plt.close(fig)
-    return out_png
 
 
 def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str], seed: int, num_seeds: int,

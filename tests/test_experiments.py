@@ -26,6 +26,7 @@ import figure2  # noqa: E402
 import figure4  # noqa: E402
 import figure5  # noqa: E402
 import figure6  # noqa: E402
+import figure7  # noqa: E402
 import figure8  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
@@ -291,6 +292,37 @@ def test_figure6_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) 
     assert str(missing) in err and "experiments/figure4.py --scale small" in err
 
 
+def test_figure7_switches_presence_on_a_whole_update_in_one_program(tmp_path: Path) -> None:
+    from sociajax.training.conditions import condition_configs
+    from sociajax.training.trainer import make_train
+
+    scale = common.get_scale("small", "figure7")  # 75 updates of 16 episodes
+    switch = figure7.switch_episode(scale, 0.5)
+    assert switch == 38 * 16
+    config = figure7.build_config(scale, 3, 0, tmp_path / "run", "scripted", None, switch, False)
+    common.check_one_program(config)
+    assert make_train(config).num_runs == 9 and config.checkpoint_every == 7 and config.keep_checkpoints == 12
+    mixed = dict(condition_configs(config))["mixed"].agents
+    assert mixed[1].presence == mixed[2].presence == f"1,0.25@{switch}"
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="--switch-fraction"):
+            figure7.switch_episode(scale, bad)
+    with pytest.raises(ValueError, match="leave no update"):
+        figure7.switch_episode(common.get_scale("tiny", "figure7"), 0.1)
+
+
+def test_figure7_claims_read_the_curves() -> None:
+    solo_curve = {"social": (1.0, 3.0, 0.5), "mixed": (1.0, 3.0, 3.5), "solo": (1.0, 1.5, 2.0)}
+    rows = [{"condition": c, "seed": seed, "update": u, "episodes": 10 * u, "env_steps": 100 * u, "setting": setting,
+             "return": (solo_curve[c][u - 1] if setting == "3-goal solo" else 5.0 + (c == "mixed")) + 0.1 * seed}
+            for c in figure7.CONDITIONS for seed in (0, 1) for u in (1, 2, 3) for setting in figure7.SETTINGS]
+    claims = figure7.claims(rows)
+    assert claims["social_solo_peak"] == pytest.approx(3.05) and claims["social_solo_falls_after_peak"]
+    assert claims["mixed_keeps_solo_skill"] and claims["mixed_beats_solo_only_alone"]
+    assert claims["mixed_minus_social_with_experts"] == {"3-goal with experts": pytest.approx(1.0),
+                                                          "4-goal with experts": pytest.approx(1.0)}
+
+
 def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
     source = tmp_path / "figure4-run"
     _fake_figure4_csv(source)
@@ -486,6 +518,30 @@ def test_a_frozen_trained_partner_and_a_scripted_one_play_in_every_transfer_worl
         evaluation_setup(run, "Maze", 0, f"frozen:{figure4_run}:1")
     with pytest.raises(ValueError, match="num_partners=2 but partner 'seeker,random,random' lists 3"):
         evaluation_setup(run, "Maze", 0, "seeker,random,random", 2)
+
+
+def test_figure7_end_to_end_evaluates_every_checkpoint_in_every_setting(tmp_path: Path) -> None:
+    out = tmp_path / "fig7"
+    result = _run_script("experiments/figure7.py", "--scale", "tiny", "--out-dir", str(out), "--eval-episodes", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["compiled_training_programs"] == 1 and summary["checkpoints"] == [1, 2, 3, 4]
+    assert summary["switch_episode"] == 4
+    rows = _read(out / "figure7.csv")
+    assert set(REQUIRED + ("setting",)) <= set(rows[0])
+    assert {(r["condition"], r["seed"], r["update"], r["setting"]) for r in rows} == {
+        (c, str(s), str(u), setting) for c in figure7.CONDITIONS for s in (0, 1) for u in (1, 2, 3, 4)
+        for setting in figure7.SETTINGS}
+    from sociajax.training.logging import read_metrics
+
+    presence = {(r["condition"], r["update"]): float(r["presence"]) for r in read_metrics(out / "metrics.csv")
+                if r["agent"] == "1"}
+    assert [presence[("mixed", str(u))] for u in (1, 2, 3, 4)] == [1.0, 1.0, 0.25, 0.25]  # switched at episode 4
+    assert {presence[("solo", str(u))] for u in (1, 2, 3, 4)} == {0.0}
+    (out / "figure7.png").unlink()
+    again = _run_script("experiments/figure7.py", "--replot", "--out-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "figure7.png").stat().st_size > 1000
 
 
 @pytest.mark.xdist_group("figure4_tiny")
