@@ -307,35 +307,33 @@ def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def plot_seeds_and_means(
-    rows: Sequence[Mapping[str, Any]],
-    out_png: str | os.PathLike,
-    conditions: Sequence[str],
-    title: str,
-    references: Optional[Mapping[str, float]] = None,
-    column: str = "return",
-    ylabel: str = "episode return",
-    labels: Optional[Mapping[str, str]] = None,
-    smooth: Optional[int] = None,
-    vlines: Sequence[float] = (),
-) -> Path:
-    """Per condition: each seed as a faded line, the mean over seeds bold, against episodes
-    trained; ``references`` as labelled dashed horizontal lines (expert level, IL level),
-    ``vlines`` as dotted vertical ones (e.g. where a schedule switches).
-    ``smooth``: trailing moving average over that many updates (default: a 20th of the run,
-    at most 25) since one update averages only a few episodes."""
+def figure_panels(count: int, width: float, height: float, dpi: int = 120) -> tuple[Any, Any]:
+    """A matplotlib figure of ``count`` panels side by side (off-screen backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    draw_seeds_and_means(ax, rows, conditions, title, references, column, ylabel, labels, smooth, vlines)
+    fig, axes = plt.subplots(1, count, figsize=(width * count, height), dpi=dpi)
+    return fig, np.atleast_1d(axes)
+
+
+def save_figure(fig: Any, out_png: str | os.PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out_png = Path(out_png)
     fig.savefig(out_png)
     plt.close(fig)
     return out_png
+
+
+def plot_seeds_and_means(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike, conditions: Sequence[str],
+                         title: str, **options: Any) -> Path:
+    """One panel of :func:`draw_seeds_and_means` saved as ``out_png``."""
+    fig, (ax,) = figure_panels(1, 7.5, 4.5)
+    draw_seeds_and_means(ax, rows, conditions, title, **options)
+    return save_figure(fig, out_png)
 
 
 def draw_seeds_and_means(
@@ -350,7 +348,11 @@ def draw_seeds_and_means(
     smooth: Optional[int] = None,
     vlines: Sequence[float] = (),
 ) -> None:
-    """:func:`plot_seeds_and_means` into the matplotlib axes ``ax`` (one panel of several)."""
+    """Per condition: each seed as a faded line, the mean over seeds bold, against episodes
+    trained, into the matplotlib axes ``ax``; ``references`` as labelled dashed horizontal
+    lines (expert level, IL level), ``vlines`` as dotted vertical ones (e.g. where a
+    schedule switches). ``smooth``: trailing moving average over that many updates
+    (default: a 20th of the run, at most 25) since one update averages only a few episodes."""
     import matplotlib.pyplot as plt
 
     labels = labels or {}
@@ -489,6 +491,15 @@ def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[st
         "script_wall_s": round(time.perf_counter() - script_start, 1),
         "late_return": {c: late_mean(rows, c) for c in conditions},
     }
+
+
+def print_late_returns(labels: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    """The closing lines of a training figure script: programs compiled and each
+    condition's late return."""
+    print(f"{len(labels)} conditions x {summary['num_seeds']} seeds, {summary['compiled_training_programs']} compiled "
+          "training program(s); late return (last 10% of updates):")
+    for name, label in labels.items():
+        print(f"  {label:<32} {summary['late_return'][name]:+.2f}")
 
 
 def compiled_programs() -> int:

@@ -157,10 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for path in write_figures(out_dir, summary):
         print(path)
-    print(f"{len(CONDITIONS)} conditions x {num_seeds} seeds, {compiled} compiled training program(s); "
-          f"late return (last 10% of updates):")
-    for name in CONDITIONS:
-        print(f"  {LABELS[name]:<32} {summary['late_return'][name]:+.2f}")
+    common.print_late_returns(LABELS, summary)
     print(f"  experts' level {level['experts']:+.2f}, IL's level {level['il']:+.2f}")
     return 0
 

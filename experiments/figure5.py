@@ -205,10 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for path in write_figure(out_dir, summary):
         print(path)
-    print(f"{len(CONDITIONS)} conditions x {num_seeds} seeds, {compiled} compiled training program(s); "
-          f"late return (last 10% of updates):")
-    for name in CONDITIONS:
-        print(f"  {LABELS[name]:<32} {summary['late_return'][name]:+.2f}")
+    common.print_late_returns(LABELS, summary)
     print(f"  near-optimal experts {level['near_optimal']:+.2f}, imperfect experts ({imperfect}) {level['imperfect']:+.2f}")
     return 0
 

@@ -117,14 +117,10 @@ def claims(stats: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
 
 def write_figure(out_dir: Path, title: str) -> Path:
     """Figure 6 from ``figure6.csv`` alone."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     stats = bar_stats(common.read_long_csv(out_dir / "figure6.csv", text_columns=("condition", "env", "partners")))
-    fig, axes = plt.subplots(1, len(stats), figsize=(3.2 * len(stats), 4.0), dpi=120, sharey=False)
-    axes = np.atleast_1d(axes)
+    fig, axes = common.figure_panels(len(stats), 3.2, 4.0)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (world, bars) in zip(axes, stats.items()):
         for i, (bar, s) in enumerate(bars.items()):
@@ -137,11 +133,7 @@ def write_figure(out_dir: Path, title: str) -> Path:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    png = out_dir / "figure6.png"
-    fig.savefig(png)
-    plt.close(fig)
-    return png
+    return common.save_figure(fig, out_dir / "figure6.png")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -148,24 +148,15 @@ def claims(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_figure(out_dir: Path, summary: dict[str, Any]) -> Path:
     """Figure 7 from ``figure7.csv`` alone (and the switch in ``summary``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = common.read_long_csv(out_dir / "figure7.csv", text_columns=("condition", "setting"))
-    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(5.2 * len(SETTINGS), 4.3), dpi=110)
+    fig, axes = common.figure_panels(len(SETTINGS), 5.2, 4.3, dpi=110)
     for ax, setting in zip(axes, SETTINGS):
         picked = [r for r in rows if r["setting"] == setting]
         common.draw_seeds_and_means(ax, picked, CONDITIONS, setting, labels=LABELS, smooth=1,
                                     vlines=(summary["switch_episode"],))
     fig.suptitle(f"Figure 7: SociAPL novice evaluated through training ({summary['experts']} experts in training, "
                  f"scripted oracles in evaluation), scale {summary['scale']}; dotted: the switch", fontsize=9)
-    fig.tight_layout()
-    png = out_dir / "figure7.png"
-    fig.savefig(png)
-    plt.close(fig)
-    return png
+    return common.save_figure(fig, out_dir / "figure7.png")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
