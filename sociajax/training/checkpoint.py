@@ -62,7 +62,17 @@ class Checkpointer:
         sharding = None if local else trainer.sharding
         sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
-        return self.restore_as(abstract, update)
+        try:
+            return self.restore_as(abstract, update)
+        except ValueError as err:
+            if "data.epsilon" not in str(err):
+                raise
+        # Written before scripted experts' ``epsilon`` became run data: restore the rest, and
+        # take ``epsilon`` from the config, whence every field of ``RunState.data`` comes.
+        saved = {f.name: getattr(abstract.data, f.name) for f in dataclasses.fields(abstract.data) if f.name != "epsilon"}
+        state, meta = self.restore_as(abstract.replace(data=saved), update)
+        epsilon = jax.device_put(trainer.run_data.epsilon) if local else trainer.place(trainer.run_data.epsilon)
+        return state.replace(data=type(abstract.data)(**state.data, epsilon=epsilon)), meta
 
     def restore_as(self, abstract: Any, update: int) -> tuple[Any, dict[str, Any]]:
         """The state saved at ``update`` as ``abstract`` (a pytree of ``ShapeDtypeStruct``

@@ -288,3 +288,25 @@ def test_a_scripted_experts_logged_return_equals_scripted_returns_on_the_same_ep
             np.testing.assert_allclose(logged[1:], expected[:, 1:].mean(0), rtol=1e-6)
             assert np.isnan(logged[0])  # the novice took part in no episode
     assert metrics["return"][:, :, 1:].mean() > 0.5  # the oracles score: the comparison is not 0 == 0
+
+
+def test_a_checkpoint_from_before_epsilon_was_data_still_loads(tmp_path) -> None:
+    """Run folders saved before ``RunData.epsilon`` existed (e.g. trained experts) load, with
+    the epsilons their config gives, and everything else as saved."""
+    import json
+
+    from sociajax.training.checkpoint import Checkpointer, load_run
+
+    imperfect = dataclasses.replace(ORACLE, epsilon=0.3)
+    config = tiny(run_dir=str(tmp_path / "old"), agents=(NOVICE, ORACLE, imperfect))
+    trainer = make_train(config)
+    state = trainer.init(trainer.seed_keys(), loaded_params(trainer))
+    saved_data = {f.name: getattr(state.data, f.name) for f in dataclasses.fields(state.data) if f.name != "epsilon"}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config.to_dict()))
+    checkpointer = Checkpointer(tmp_path / "old")
+    checkpointer.save(0, state.replace(data=saved_data), {"update": 0, "env_steps": [0], "wall_s": 0.0})
+    checkpointer.close()
+    run = load_run(tmp_path / "old")
+    np.testing.assert_array_equal(np.asarray(run.state.data.epsilon), np.float32([[0.0, 0.0, 0.3]]))
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(run.state.population), jax.device_get(state.population))
