@@ -1,8 +1,8 @@
-"""The figure scripts of ``experiments/``: scales, curriculum, long CSV, bad input (fast);
-figure4.py with scripted experts end to end at ``tiny`` scale, and Figures 2 and 8 drawn from
-its run folder (default suite, about a minute and a half); experts.py and figure4.py with
-trained experts end to end (slow: on 2 shared CPU cores each compile takes one to three
-minutes)."""
+"""The figure scripts of ``experiments/``: scales, curriculum, long CSV, claims, bad input
+(fast); every script end to end at ``tiny`` scale (default suite: experts.py, figure4.py with
+scripted experts and Figures 2, 6 and 8 drawn from its run folder, figure5.py, figure7.py);
+figure4.py and figure5.py with trained experts end to end (slow: each compiles a program of
+three learners, one to three minutes on 2 shared CPU cores)."""
 
 from __future__ import annotations
 
@@ -344,7 +344,7 @@ def test_figure8_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) 
     assert str(missing) in err and "experiments/figure4.py --scale small" in err
 
 
-# ---------------------------------------------------------------------- end to end (slow)
+# ---------------------------------------------------------------------- end to end: experts.py
 @pytest.fixture(scope="module")
 def experts_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("experts") / "run"
@@ -364,7 +364,7 @@ def _check_long_csv(path: Path, conditions, seeds, extra=()) -> list[dict[str, s
     return rows
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("experts_tiny")
 def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
     assert (experts_run / "figure12.png").stat().st_size > 1000
     rows = _check_long_csv(experts_run / "figure12.csv", experts.CONDITIONS, (0, 1), ("penalty", "aux_loss"))
@@ -377,7 +377,7 @@ def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
     assert all(len(v["per_seed"]) == 2 for v in evaluation["experts"].values())
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("experts_tiny")
 def test_experts_curriculum_switches_penalty_at_the_right_episode(experts_run: Path) -> None:
     from sociajax.training.logging import read_metrics
 
@@ -391,7 +391,7 @@ def test_experts_curriculum_switches_penalty_at_the_right_episode(experts_run: P
         assert float(row["penalty"]) == expected, row
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("experts_tiny")
 def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
     (experts_run / "figure12.png").unlink()
     result = _run_script("experiments/experts.py", "--replot", "--out-dir", str(experts_run))
@@ -399,7 +399,7 @@ def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
     assert (experts_run / "figure12.png").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the trained-experts variants: each compiles a 3-learner program
 def test_figure5_with_trained_experts_freezes_an_earlier_checkpoint(experts_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "fig5-trained"
     result = _run_script(
