@@ -7,7 +7,7 @@ intervals, writes them to
 world, the run's first learner is tested zero-shot beside that world's scripted experts
 (``--partner none`` for solo; ``--partner seeker,random,random`` for an expert with two
 distractors; ``--partner frozen:RUN_DIR[:AGENT]`` for a trained agent of another run, kept
-frozen and seed-matched); ``--agent``, ``--partner`` or ``--num-partners`` in the training
+frozen and matched by seed index); ``--agent``, ``--partner`` or ``--num-partners`` in the training
 world replace its population the same way.
 """
 

@@ -507,8 +507,8 @@ def test_a_frozen_trained_partner_and_a_scripted_one_play_in_every_transfer_worl
     for world, expert in (("GoalCycle-4", "oracle"), ("FourRooms", "seeker"), ("Maze", "seeker")):
         partners = f"frozen:{figure4_run}:0,{expert}"
         setup, env, env_params, params = evaluation_setup(run, world, 0, partners)
-        assert setup.roles == ("learner (agent 0)", f"scripted:{expert}", f"frozen:{figure4_run}:0")
-        assert setup.population.learned_agents == (0, 2) and setup.population.scripted_agents == (1,)
+        assert setup.roles == ("learner (agent 0)", f"frozen:{figure4_run}:0", f"scripted:{expert}")  # as given
+        assert setup.population.learned_agents == (0, 1) and setup.population.scripted_agents == (2,)
         for r in range(trainer.num_runs):  # the frozen partner is the run's agent 0 of the same seed, condition 0
             jax.tree.map(lambda p, n: np.testing.assert_array_equal(p[r, 1], n[r % run.config.num_seeds, 0]),
                          params, novices)

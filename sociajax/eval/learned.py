@@ -6,7 +6,8 @@ training world the whole population plays as it trained. In another world (``env
 learned agent of the run is put as agent 0 beside scripted partners (by default the world's
 experts: ``oracle`` in Goal Cycle, ``seeker`` in Four Rooms and Maze), which is the paper's
 "with expert" transfer test; no partners is the solo test. A partner may also be a trained
-agent of another run (``frozen:RUN_DIR[:AGENT]``), kept frozen, and partners may be mixed
+agent of another run (``frozen:RUN_DIR[:AGENT]``), kept frozen, matched by seed index, and
+partners may be mixed
 (``seeker,random,random``: an expert with two distractors).
 """
 
@@ -83,17 +84,15 @@ def evaluation_setup(
     family = env_id.split("-")[0]
     default_partner, default_count = DEFAULT_PARTNER.get(family, ("seeker", 1))
     partners = partner_list(default_partner if partner is None else partner, num_partners, default_count)
-    # The evaluated agent, the scripted partners, then the frozen ones (a population stacks
-    # learners first, frozen agents after them, so the env's agent order is the stack's).
-    scripted = [p for p in partners if not p.startswith(FROZEN_PREFIX)]
+    # The evaluated agent, then the partners in the order given. The population stacks
+    # learners, then frozen agents, each in agent order: the params below follow that.
     frozen = [p for p in partners if p.startswith(FROZEN_PREFIX)]
-    agents = (
-        (AgentConfig(role="learner"),)
-        + tuple(AgentConfig(role="scripted", policy=p) for p in scripted)
-        + tuple(AgentConfig(role="frozen") for _ in frozen)
+    agents = (AgentConfig(role="learner"),) + tuple(
+        AgentConfig(role="frozen") if p.startswith(FROZEN_PREFIX) else AgentConfig(role="scripted", policy=p)
+        for p in partners
     )
     try:
-        env, env_params = make(env_id, n_agents=len(agents))
+        env, env_params = _world(env_id, len(agents))
         population = Population(agents, config.ppo, config.network)
         population.scripted_policies  # validates partner names
     except ValueError as err:
@@ -105,8 +104,17 @@ def evaluation_setup(
     for spec in frozen:
         partner_params = _frozen_partner_params(spec, seed_index, config.num_seeds)
         params = jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, None]], 1), params, partner_params)
-    roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(f"scripted:{p}" for p in scripted) + tuple(frozen)
+    roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(
+        p if p.startswith(FROZEN_PREFIX) else f"scripted:{p}" for p in partners
+    )
     return Setup(env_id, population, roles), env, stacked_params(env_params), params
+
+
+@functools.lru_cache(maxsize=16)
+def _world(env_id: str, n_agents: int) -> tuple[MultiAgentGridEnv, EnvParams]:
+    """One env object per world and size: the compiled evaluation (``_returns_fn``) is cached
+    on the env object, so a fresh one per call would compile it again every time."""
+    return make(env_id, n_agents=n_agents)
 
 
 FROZEN_PREFIX = "frozen:"
@@ -130,8 +138,8 @@ def partner_list(partner: str, num_partners: Optional[int], default_count: int) 
 
 def _frozen_partner_params(spec: str, seed_index: np.ndarray, num_seeds: int) -> Any:
     """Params [R, ...] of the partner ``frozen:RUN_DIR[:AGENT]`` (default: its run's first
-    learner), seed-matched: the evaluated run's seed ``i`` meets seed ``i`` of that run's
-    first condition, so that run needs at least as many seeds."""
+    learner), matched by seed index: the evaluated run's ``i``-th seed meets the ``i``-th
+    seed of that run's first condition, so that run needs at least as many seeds."""
     from sociajax.training.checkpoint import load_run
 
     body = spec[len(FROZEN_PREFIX):]
