@@ -68,7 +68,7 @@ def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.n
         def body(carry, t):
             state, obs, rnn, memories, starts = carry
             actions, rnn, memories, _ = population.act(
-                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, epsilon=epsilon
+                jax.random.fold_in(key_run, t), params, rnn, memories, obs, starts, state, False, epsilon
             )
 
             def real_view(action):  # the novice's next view had it taken ``action``

@@ -133,11 +133,18 @@ def claims(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return updates, np.array([np.mean([r["return"] for r in picked if r["update"] == u]) for u in updates])
 
     final = {s: {c: float(curve(c, s)[1][-1]) for c in CONDITIONS} for s in SETTINGS}
-    _, social_solo = curve("social", "3-goal solo")
+    updates, social_solo = curve("social", "3-goal solo")
+    peak = int(np.argmax(social_solo))
+    drop = float(social_solo[peak] - social_solo[-1])
+    # a fall, not noise: after an earlier peak, by more than the seeds' spread at the end
+    spread = float(np.std([r["return"] for r in rows if r["condition"] == "social" and r["setting"] == "3-goal solo"
+                           and r["update"] == updates[-1]]))
     return {
         "final": final,
-        "social_solo_peak": float(social_solo.max()),
-        "social_solo_falls_after_peak": bool(social_solo[-1] < social_solo.max()),
+        "social_solo_peak": float(social_solo[peak]),
+        "social_solo_peak_update": updates[peak],
+        "social_solo_drop_after_peak": drop,
+        "social_solo_falls_after_peak": bool(peak < len(updates) - 1 and drop > spread),
         "mixed_keeps_solo_skill": final["3-goal solo"]["mixed"] >= final["3-goal solo"]["social"],
         "mixed_beats_solo_only_alone": final["3-goal solo"]["mixed"] > final["3-goal solo"]["solo"],
         "mixed_minus_social_with_experts": {

@@ -317,7 +317,10 @@ def test_figure7_claims_read_the_curves() -> None:
              "return": (solo_curve[c][u - 1] if setting == "3-goal solo" else 5.0 + (c == "mixed")) + 0.1 * seed}
             for c in figure7.CONDITIONS for seed in (0, 1) for u in (1, 2, 3) for setting in figure7.SETTINGS]
     claims = figure7.claims(rows)
-    assert claims["social_solo_peak"] == pytest.approx(3.05) and claims["social_solo_falls_after_peak"]
+    assert claims["social_solo_peak"] == pytest.approx(3.05) and claims["social_solo_peak_update"] == 2
+    assert claims["social_solo_drop_after_peak"] == pytest.approx(2.5) and claims["social_solo_falls_after_peak"]
+    rising = [dict(r, **{"return": r["update"] + 0.1 * r["seed"]}) if r["condition"] == "social" else r for r in rows]
+    assert not figure7.claims(rising)["social_solo_falls_after_peak"]  # the peak is the last checkpoint
     assert claims["mixed_keeps_solo_skill"] and claims["mixed_beats_solo_only_alone"]
     assert claims["mixed_minus_social_with_experts"] == {"3-goal with experts": pytest.approx(1.0),
                                                           "4-goal with experts": pytest.approx(1.0)}
@@ -460,6 +463,11 @@ def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["compiled_training_programs"] == 1 and summary["runs"] == 6 and summary["epsilon"] == 0.5
     assert summary["levels"]["imperfect"] < summary["levels"]["near_optimal"]
+    from sociajax.eval.learned import evaluation_setup
+    from sociajax.training.checkpoint import load_run
+
+    setup = evaluation_setup(load_run(out))[0]  # the training world evaluates each run's own experts
+    np.testing.assert_array_equal(setup.run_epsilon(6)[:, 1:], np.float32([[0, 0]] * 4 + [[0.5, 0.5]] * 2))
     (out / "figure5.png").unlink()
     again = _run_script("experiments/figure5.py", "--replot", "--out-dir", str(out))
     assert again.returncode == 0, again.stderr

@@ -16,6 +16,7 @@ of a loop inside the rollout's step costs a synchronisation with the host.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -232,14 +233,16 @@ class Imperfect:
     """An expert that, with probability ``epsilon`` per step, acts at random instead.
 
     The expert draws from the step's own key, so at ``epsilon`` 0 it acts exactly as the
-    expert alone would; ``epsilon`` may be a traced array (a per-run data field)."""
+    expert alone would; ``epsilon`` may be a traced array (a per-run data field). (Since
+    2026-12-05; before, the expert drew from a split of that key, so a run with ``epsilon``
+    > 0 checkpointed before then resumes on another random stream.)"""
 
     expert: object
     epsilon: float | jax.Array = 0.1
     n_random_actions: int = 3
 
     def __post_init__(self) -> None:
-        if isinstance(self.epsilon, (int, float)) and not 0.0 <= self.epsilon <= 1.0:
+        if isinstance(self.epsilon, numbers.Real) and not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got epsilon={self.epsilon}")
 
     def init(self, state: EnvState, agent):

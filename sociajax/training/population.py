@@ -90,7 +90,9 @@ class Population:
 
     @property
     def epsilons(self) -> jax.Array:
-        """f32 [A]: each agent's ``epsilon`` as configured (the default of :meth:`act`)."""
+        """f32 [A]: each agent's ``epsilon`` in this population's own config. A trainer's
+        population is built from the static config, where every epsilon is 0: a run's own
+        are in ``RunData.epsilon``."""
         return jnp.asarray([a.epsilon for a in self.agents], jnp.float32)
 
     # ------------------------------------------------------------------ state
@@ -144,17 +146,17 @@ class Population:
         obs: jax.Array,
         starts: jax.Array,
         env_state: EnvState,
-        greedy: bool = False,
-        epsilon: Optional[jax.Array] = None,
+        greedy: bool,
+        epsilon: jax.Array,
     ) -> tuple[jax.Array, Carry, tuple[Any, ...], dict[str, jax.Array]]:
         """Actions int32 [B, A] for a batch of B envs, with new carries and memories.
 
         obs uint8 [B, A, 21, 21, 3]; starts bool [B] (the obs begins an episode: carries
-        reset); ``epsilon`` f32 [A]: each scripted agent's chance per step of a random move
-        instead (a run's data; default :attr:`epsilons`). Returns also the learned agents'
+        reset); ``greedy``: the most likely action instead of a sample; ``epsilon`` f32 [A]:
+        each scripted agent's chance per step of a random move instead (a run's
+        ``RunData.epsilon``, or :attr:`epsilons`). Returns also the learned agents'
         ``log_prob`` and ``value`` [L + F, B].
         """
-        epsilon = self.epsilons if epsilon is None else epsilon
         num_envs = obs.shape[0]
         key_net, key_script = jax.random.split(key)
         learned = jnp.asarray(self.learned_agents, jnp.int32)

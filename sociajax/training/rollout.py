@@ -67,8 +67,10 @@ def collect(
     ``params``: the learned agents' stacked params (``population.acting_params(state)``);
     ``greedy`` takes the most likely action instead of sampling (evaluation);
     ``data_agents`` int [L] (may be traced; default: the learners themselves) whose
-    experience fills each learner's rollout; ``epsilon`` f32 [A] (may be traced; default:
-    the population's) the scripted agents' chance of a random move."""
+    experience fills each learner's rollout; ``epsilon`` f32 [A] (may be traced) the scripted
+    agents' chance of a random move: a run's ``RunData.epsilon`` (default: the population's
+    own config's, all 0 for a trainer's population, whose config is static)."""
+    epsilon = population.epsilons if epsilon is None else epsilon
     if data_agents is None:
         data_agents = population.learner_agents
     learners = jnp.asarray(data_agents, jnp.int32)

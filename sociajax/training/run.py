@@ -161,12 +161,14 @@ def random_baseline(trainer: Trainer, run_dir: Path) -> Optional[list[float]]:
     from sociajax.agents.scripted import RandomPolicy, make_policy
     from sociajax.eval.scripted import scripted_returns
 
-    policies = [
-        RandomPolicy() if a.role != "scripted" else make_policy(a.policy, a.epsilon) for a in config.agents
-    ]
     # The world as the first condition's learners face it at the end of its schedules (its
-    # penalty and the experts' presence), which is what their late returns are compared with.
+    # penalty and the experts' presence and epsilon), which is what their late returns are
+    # compared with.
     first_run = jax.tree.map(lambda x: x[0], trainer.run_data)
+    policies = [
+        RandomPolicy() if a.role != "scripted" else make_policy(a.policy, float(first_run.epsilon[i]))
+        for i, a in enumerate(config.agents)
+    ]
     params = trainer.env_params_at(first_run, trainer.num_updates * config.ppo.num_envs)
     returns = scripted_returns(
         trainer.env, params, policies, jax.random.PRNGKey(config.seed), num_envs=config.baseline_episodes
