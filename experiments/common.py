@@ -13,8 +13,9 @@ Scales (:func:`get_scale`):
 * ``small``: at most about an hour per figure on 2 CPU cores, every condition, 3 seeds.
   Budgets are estimates from the main job's measured speed (16 envs x 250 steps per
   update, 1,300-2,000 env-steps/s summed over runs on a 2-core AVX2 AMD EPYC, one learner
-  per run); figure4.py with scripted experts measured at 55 minutes (2026-12-02), the
-  others not yet run.
+  per run); measured since (experiments/README.md): figure4.py with scripted experts 55
+  minutes (AVX2, 2026-12-02), experts.py 48 minutes (AVX-512, shared, 2026-12-05).
+  figure7.py adds the evaluation of its ten checkpoints in three settings on top.
 * ``paper``: the paper's schedule (appendix 7.8, the ``paper-social`` preset), for a GPU.
 """
 

@@ -72,7 +72,7 @@ def evaluate(args: EvalArgs) -> dict:
     if not args.no_gif:
         first_seed = jax.tree.map(lambda x: x[0], params)
         first_params = jax.tree.map(lambda x: x[0], env_params)
-        first_epsilon = setup.run_epsilon(run.config.num_seeds * len(report["conditions"]))[0]
+        first_epsilon = setup.run_epsilon(len(conditions))[0]
         episode = record_episode_frames(setup, env, first_params, first_seed, key_gif, args.greedy, epsilon=first_epsilon)
         gif = args.gif or str(out_dir / f"{setup.env_id}.gif")
         report["gif"] = save_gif(gif, frames_with_views(episode["frames"], episode["views"]))
