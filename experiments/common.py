@@ -64,6 +64,9 @@ EPISODES: dict[str, dict[str, int]] = {
     # switches after about 500k of its 1M+ episodes.
     "figure7": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
     "figure7-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
+    # 2 conditions (penalty 0 and -1.5) x 3 seeds: 6 x 1,200 x 250 = 1.8M env steps.
+    "figure9": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure9-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
 }
 
 

@@ -34,7 +34,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -60,9 +60,11 @@ AGENTS: dict[str, tuple[str, int]] = {
 LABELS = {"solo_pred": "SOLO + PRED", "sociapl": "SociAPL", "il": "IL", "experts": "3-goal experts"}
 
 
-def transfer_returns(run: Any, episodes: int, seed: int) -> list[dict[str, Any]]:
-    """One row per bar, seed and world: the agent's mean return over ``episodes`` fresh
-    episodes there (agent 0 beside the world's scripted experts), parameters untouched."""
+def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tuple[str, int]] = AGENTS,
+                     worlds: Mapping[str, tuple[str, str]] = WORLDS) -> list[dict[str, Any]]:
+    """One row per bar of ``agents`` (bar -> (condition, agent)), seed and panel of
+    ``worlds`` (panel -> (world, partners)): the agent's mean return over ``episodes`` fresh
+    episodes there as agent 0 beside the partners, parameters untouched."""
     import jax
 
     from sociajax.eval.learned import episode_returns, evaluation_setup
@@ -71,17 +73,17 @@ def transfer_returns(run: Any, episodes: int, seed: int) -> list[dict[str, Any]]
     trainer = make_train(run.config)
     conditions, seeds = trainer.run_conditions(), trainer.run_seeds()
     learned = trainer.population.learned_agents
-    missing = sorted({c for c, _ in AGENTS.values()} - set(conditions))
+    missing = sorted({c for c, _ in agents.values()} - set(conditions))
     if missing:
         raise ValueError(f"the figure4 run has no condition {missing[0]!r} (conditions {sorted(set(conditions))})")
     rows = []
-    for w, (panel, (world, partners)) in enumerate(WORLDS.items()):
+    for w, (panel, (world, partners)) in enumerate(worlds.items()):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), w)  # every agent meets the same layouts
         returns = {  # agent -> [R, E]: one evaluation of that agent of every run
             agent: episode_returns(*evaluation_setup(run, world, agent, partners), episodes, key)[:, :, 0]
-            for agent in sorted({a for _, a in AGENTS.values() if a in learned})  # scripted experts don't transfer
+            for agent in sorted({a for _, a in agents.values() if a in learned})  # scripted experts don't transfer
         }
-        for bar, (condition, agent) in AGENTS.items():
+        for bar, (condition, agent) in agents.items():
             if agent not in returns:
                 continue
             for r in (i for i, c in enumerate(conditions) if c == condition):
@@ -115,25 +117,26 @@ def claims(stats: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def write_figure(out_dir: Path, title: str) -> Path:
-    """Figure 6 from ``figure6.csv`` alone."""
+def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mapping[str, str] = LABELS,
+                 worlds: Mapping[str, tuple[str, str]] = WORLDS) -> Path:
+    """``name``.png from ``name``.csv alone: a panel per world, a bar per agent."""
     import matplotlib.pyplot as plt
 
-    stats = bar_stats(common.read_long_csv(out_dir / "figure6.csv", text_columns=("condition", "env", "partners")))
+    stats = bar_stats(common.read_long_csv(out_dir / f"{name}.csv", text_columns=("condition", "env", "partners")))
     fig, axes = common.figure_panels(len(stats), 3.2, 4.0)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (world, bars) in zip(axes, stats.items()):
         for i, (bar, s) in enumerate(bars.items()):
-            colour = colours[list(AGENTS).index(bar) % len(colours)]
+            colour = colours[list(labels).index(bar) % len(colours)]
             ax.bar(i, s["mean"], yerr=s["ci95"], color=colour, alpha=0.6, capsize=4)
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
-        ax.set_xticks(range(len(bars)), [LABELS[b] for b in bars], rotation=25, ha="right", fontsize=8)
+        ax.set_xticks(range(len(bars)), [labels[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
-        ax.set_title(f"{world}: beside {WORLDS[world][1]}", fontsize=9)
+        ax.set_title(f"{world}: beside {worlds[world][1]}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
-    return common.save_figure(fig, out_dir / "figure6.png")
+    return common.save_figure(fig, out_dir / f"{name}.png")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -28,6 +28,7 @@ import figure5  # noqa: E402
 import figure6  # noqa: E402
 import figure7  # noqa: E402
 import figure8  # noqa: E402
+import figure9  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
 
@@ -326,6 +327,18 @@ def test_figure7_claims_read_the_curves() -> None:
                                                           "4-goal with experts": pytest.approx(1.0)}
 
 
+def test_figure9_penalty_is_data_and_reliance_is_with_minus_alone(tmp_path: Path) -> None:
+    from sociajax.training.conditions import condition_configs
+
+    config = figure9.build_config(common.get_scale("small", "figure9"), 3, 0, tmp_path / "run", "scripted", None, False)
+    common.check_one_program(config)
+    assert [c.env.penalty for _, c in condition_configs(config)] == ["0", "-1.5"]
+    with_experts, alone = figure9.SETTINGS
+    rows = [{"condition": c, "seed": s, "env": env, "return": {with_experts: 4.0 + s, alone: 1.0}[env] * (c != "penalty_0")}
+            for c in figure9.CONDITIONS for s in (0, 1) for env in figure9.SETTINGS]
+    assert figure9.reliance(rows) == {"penalty_0": {0: 0.0, 1: 0.0}, "penalty_1.5": {0: 3.0, 1: 4.0}}
+
+
 def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
     source = tmp_path / "figure4-run"
     _fake_figure4_csv(source)
@@ -550,6 +563,26 @@ def test_figure7_end_to_end_evaluates_every_checkpoint_in_every_setting(tmp_path
     again = _run_script("experiments/figure7.py", "--replot", "--out-dir", str(out))
     assert again.returncode == 0, again.stderr
     assert (out / "figure7.png").stat().st_size > 1000
+
+
+def test_figure9_end_to_end_trains_both_penalties_and_transfers(tmp_path: Path) -> None:
+    out = tmp_path / "fig9"
+    result = _run_script("experiments/figure9.py", "--scale", "tiny", "--out-dir", str(out), "--eval-episodes", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["compiled_training_programs"] == 1 and summary["runs"] == 4
+    assert set(summary["reliance_per_seed"]) == set(figure9.CONDITIONS)
+    rows = _read(out / "figure9.csv")
+    assert {(r["condition"], r["seed"], r["env"]) for r in rows} == {
+        (c, str(s), e) for c in figure9.CONDITIONS for s in (0, 1) for e in figure9.SETTINGS}
+    from sociajax.training.logging import read_metrics
+
+    penalties = {(r["condition"], float(r["penalty"])) for r in read_metrics(out / "metrics.csv")}
+    assert penalties == {("penalty_0", 0.0), ("penalty_1.5", -1.5)}
+    (out / "figure9.png").unlink()
+    again = _run_script("experiments/figure9.py", "--replot", "--out-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "figure9.png").stat().st_size > 1000
 
 
 @pytest.mark.xdist_group("figure4_tiny")
