@@ -392,15 +392,24 @@ def draw_seeds_and_means(
     ax.legend(fontsize=7, loc="best")
 
 
+def has_penalty(env_id: str) -> bool:
+    """Whether the world ``env_id`` charges a wrong-goal penalty (Goal Cycle does; Four Rooms
+    and Maze have one goal and none)."""
+    import sociajax
+
+    return hasattr(sociajax.make(env_id)[1], "penalty")
+
+
 def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str], seed: int, num_seeds: int,
-                  run_dir: Path, progress: bool, keep_checkpoints: int = 2) -> Any:
-    """A figure's TrainConfig in Goal Cycle 3 at ``scale``: its agents, its conditions as data
-    (one compiled program), the scale's schedule; the last ``keep_checkpoints`` checkpoints
-    kept for later scripts."""
+                  run_dir: Path, progress: bool, keep_checkpoints: int = 2, env_id: str = "GoalCycle-3") -> Any:
+    """A figure's TrainConfig in ``env_id`` (default Goal Cycle 3) at ``scale``: its agents,
+    its conditions as data (one compiled program), the scale's schedule and penalty (worlds
+    with one); the last ``keep_checkpoints`` checkpoints kept for later scripts."""
     from sociajax.training.config import EnvConfig, TrainConfig
 
+    penalty = repr(scale.penalty) if has_penalty(env_id) else None
     return TrainConfig(
-        env=EnvConfig("GoalCycle-3", max_steps=scale.max_steps, penalty=repr(scale.penalty)),
+        env=EnvConfig(env_id, max_steps=scale.max_steps, penalty=penalty),
         agents=tuple(agents),
         ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
         conditions=tuple(conditions),

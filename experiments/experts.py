@@ -1,7 +1,7 @@
 """Paper Figure 12 (appendix 7.5): RL experts in Goal Cycle 3 trained with a penalty curriculum.
 
     python experiments/experts.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
-                                  [--learners 1|2|3] [--episodes N] [--resume] [--replot]
+                                  [--learners 1|2|3] [--env WORLD] [--episodes N] [--resume] [--replot]
 
 Two conditions in one compiled program (the penalty schedule is data):
 
@@ -13,6 +13,11 @@ Two conditions in one compiled program (the penalty schedule is data):
 
 Condition 0 is the curriculum because ``load_from`` loads condition 0 of a run: figure4.py
 (``--experts trained --experts-dir DIR``) takes seed ``i``'s experts from seed ``i`` here.
+
+``--env`` trains experts native to another world (``GoalCycle-4``, ``FourRooms``, ``Maze``)
+for figure6.py's ``--native-experts trained``; its out dir is ``experts-<WORLD>-<scale>``.
+A world without a penalty (Four Rooms, Maze: one goal) has no curriculum: its one
+condition is ``direct``.
 
 Who learns: ``--learners 1`` (default) trains one agent alone per run, as Figure 12's
 caption describes ("an agent trained for 81920 episodes"), at a third of the cost of three;
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this
 import common  # noqa: E402
 
 FIGURE = "experts"
+DEFAULT_ENV = "GoalCycle-3"
 CONDITIONS = ("curriculum", "direct")
 LABELS = {"curriculum": "curriculum -0.5 -> -1.0 -> -1.5", "direct": "direct at -1.5"}
 CURRICULUM_VALUES = (-0.5, -1.0, -1.5)
@@ -68,32 +74,49 @@ def curriculum_schedule(episodes: int, num_envs: int, final_penalty: float = -1.
     return ",".join([f"{values[0]}"] + [f"{v}@{s * num_envs}" for v, s in zip(values[1:], starts[1:])])
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool):
+def conditions_of(env_id: str) -> tuple[str, ...]:
+    """The conditions trained in ``env_id``: the curriculum and its control where the world
+    has a penalty, ``direct`` alone where it has none."""
+    return CONDITIONS if common.has_penalty(env_id) else ("direct",)
+
+
+def out_dir_of(args: Any) -> Path:
+    """``experts-<scale>`` in Goal Cycle 3 (what figure4.py and the rest load), else
+    ``experts-<WORLD>-<scale>`` (what figure6.py's native trained experts load)."""
+    return common.out_dir_of(args, FIGURE if args.env == DEFAULT_ENV else f"{FIGURE}-{args.env}")
+
+
+def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool,
+                 env_id: str = DEFAULT_ENV):
     """The experts' TrainConfig: ``learners`` learners (paper network, aux PRED, the scale's
-    lr) in Goal Cycle 3, the two conditions as data."""
+    lr) in ``env_id``, the conditions (:func:`conditions_of`) as data."""
     from sociajax.training.config import AgentConfig
 
     if learners not in (1, 2, 3):
         raise ValueError(f"--learners must be 1, 2 or 3, got {learners!r}")
-    schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
     agent = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    conditions = (f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}")
+    if common.has_penalty(env_id):
+        schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
+        conditions = (f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}")
+    else:
+        conditions = ("direct:",)
     # Every checkpoint is kept: an earlier one of the curriculum is figure5.py's imperfect expert.
     keep = scale.num_updates // (scale.updates_per_chunk * scale.checkpoint_every) + 2
-    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress, keep)
+    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress, keep, env_id)
 
 
 def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) -> dict[str, Any]:
     """The trained learners' mean return per condition and seed over ``episodes`` fresh
-    episodes at ``penalty`` (every condition at the final one, whatever its schedule), and
-    the scripted oracle's in the same world with as many agents."""
+    episodes at ``penalty`` (every condition at the final one, whatever its schedule; worlds
+    with a penalty), and the world's scripted expert's (oracle, or seeker in Four Rooms and
+    Maze) in the same world with as many agents."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     import sociajax
     from sociajax.agents.scripted import make_policy
-    from sociajax.eval.learned import episode_returns, evaluation_setup
+    from sociajax.eval.learned import DEFAULT_PARTNER, episode_returns, evaluation_setup
     from sociajax.eval.scripted import scripted_returns
     from sociajax.training.checkpoint import load_run
     from sociajax.training.trainer import make_train
@@ -101,7 +124,9 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
     run = load_run(run_dir)
     config = run.config
     setup, env, env_params, params = evaluation_setup(run)
-    env_params = env_params.replace(penalty=jnp.full_like(env_params.penalty, penalty))
+    world_has_penalty = hasattr(env_params, "penalty")
+    if world_has_penalty:
+        env_params = env_params.replace(penalty=jnp.full_like(env_params.penalty, penalty))
     key_learned, key_oracle = jax.random.split(jax.random.PRNGKey(seed))
     returns = episode_returns(setup, env, env_params, params, episodes, key_learned)  # [R, E, A]
     learners = list(setup.population.learner_agents)
@@ -112,14 +137,18 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
     for name in dict.fromkeys(conditions):
         values = {int(s): float(v) for s, v, c in zip(seeds, per_run, conditions) if c == name}
         per_condition[name] = {"mean": float(np.mean(list(values.values()))), "per_seed": values}
+    overrides = {"penalty": penalty} if world_has_penalty else {}
     oracle_env, oracle_params = sociajax.make(
-        config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]), penalty=penalty
+        config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]), **overrides
     )
+    policy = DEFAULT_PARTNER.get(config.env.env_id.split("-")[0], ("seeker", 1))[0]
     oracle = np.asarray(
-        scripted_returns(oracle_env, oracle_params, [make_policy("oracle")] * len(config.agents), key_oracle, num_envs=episodes)
+        scripted_returns(oracle_env, oracle_params, [make_policy(policy)] * len(config.agents), key_oracle, num_envs=episodes)
     )
     return {
-        "penalty": penalty,
+        "env": config.env.env_id,
+        "penalty": penalty if world_has_penalty else None,
+        "scripted_policy": policy,
         "episodes_per_seed": episodes,
         "experts": per_condition,
         "oracle": float(oracle.mean()),
@@ -128,19 +157,25 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
 
 
 def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
-    """Figure 12 from ``figure12.csv`` and the oracle's level in ``summary``."""
+    """Figure 12 from ``figure12.csv`` and the scripted expert's level in ``summary``."""
     csv_path = out_dir / "figure12.csv"
     rows = common.read_long_csv(csv_path)
-    oracle = summary.get("evaluation", {}).get("oracle", math.nan)
-    starts = [int(part.split("@")[1]) for part in summary["curriculum"].split(",")[1:]]
-    title = (
-        f"Figure 12: experts in GoalCycle-3 ({summary['learners']} learner{'s' if summary['learners'] > 1 else ''} "
-        f"per run), scale {summary['scale']}\ncurriculum -0.5 -> -1.0 -> -1.5, switching at episodes {', '.join(map(str, starts))}"
-    )
+    evaluation = summary.get("evaluation", {})
+    oracle = evaluation.get("oracle", math.nan)
+    env_id = summary.get("env", DEFAULT_ENV)
+    curriculum = summary["curriculum"]
+    starts = [int(part.split("@")[1]) for part in curriculum.split(",")[1:]] if curriculum else []
+    learners = f"{summary['learners']} learner{'s' if summary['learners'] > 1 else ''} per run"
+    if curriculum:
+        title = (f"Figure 12: experts in {env_id} ({learners}), scale {summary['scale']}\n"
+                 f"curriculum -0.5 -> -1.0 -> -1.5, switching at episodes {', '.join(map(str, starts))}")
+        reference = f"scripted oracle at penalty {summary['final_penalty']}"
+    else:
+        title = f"experts native to {env_id} ({learners}), scale {summary['scale']}"
+        reference = f"scripted {evaluation.get('scripted_policy', 'seeker')}"
     png = common.plot_seeds_and_means(
-        rows, out_dir / "figure12.png", CONDITIONS, title,
-        references={f"scripted oracle at penalty {summary['final_penalty']}": oracle},
-        labels=LABELS, vlines=starts,
+        rows, out_dir / "figure12.png", summary["conditions"], title,
+        references={reference: oracle}, labels=LABELS if curriculum else {"direct": f"learners in {env_id}"}, vlines=starts,
     )
     return png, csv_path
 
@@ -148,8 +183,10 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = common.make_parser(__doc__)
     parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=1, help="learners per world (default 1: an agent alone)")
+    parser.add_argument("--env", default=DEFAULT_ENV,
+                        help="world the experts learn in (default GoalCycle-3; GoalCycle-4, FourRooms, Maze: figure6.py's native experts)")
     args = parser.parse_args(argv)
-    out_dir = common.out_dir_of(args, FIGURE)
+    out_dir = out_dir_of(args)
     if args.replot:
         summary = json.loads((out_dir / "summary.json").read_text())
         png, csv_path = write_figure(out_dir, summary)
@@ -158,7 +195,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     common.check_seed(args.seed)
     scale = common.scale_of(args, FIGURE)
     num_seeds = args.num_seeds or scale.num_seeds
-    config = build_config(scale, num_seeds, args.seed, out_dir, args.learners, args.progress)
+    try:
+        conditions = conditions_of(args.env)
+    except ValueError as err:
+        raise ValueError(f"--env: {err}") from None
+    config = build_config(scale, num_seeds, args.seed, out_dir, args.learners, args.progress, args.env)
 
     from sociajax.training.run import train
 
@@ -182,19 +223,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "scale": scale.name,
         "scale_measured": scale.measured,
         "learners": args.learners,
-        "conditions": list(CONDITIONS),
-        "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty),
-        "final_penalty": scale.penalty,
-        **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
-        "late_return_per_seed": {c: common.per_seed_late_means(rows, c) for c in CONDITIONS},
+        "env": args.env,
+        "conditions": list(conditions),
+        "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty) if len(conditions) > 1 else None,
+        "final_penalty": scale.penalty if len(conditions) > 1 else None,
+        **common.run_summary(scale, args.seed, num_seeds, conditions, result, compiled, start, rows),
+        "late_return_per_seed": {c: common.per_seed_late_means(rows, c) for c in conditions},
         "evaluation": evaluation,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     png, csv_path = write_figure(out_dir, summary)
     print(f"{png}\n{csv_path}\n{out_dir / 'summary.json'}")
-    print(f"evaluated at penalty {scale.penalty} ({scale.eval_episodes} episodes per seed): "
-          f"scripted oracle {evaluation['oracle']:+.2f}")
-    for name in CONDITIONS:
+    at = f"at penalty {scale.penalty} " if evaluation["penalty"] is not None else ""
+    print(f"evaluated {at}({scale.eval_episodes} episodes per seed): "
+          f"scripted {evaluation['scripted_policy']} {evaluation['oracle']:+.2f}")
+    for name in conditions:
         seeds = " ".join(f"{v:+.2f}" for v in evaluation["experts"][name]["per_seed"].values())
         print(f"  {name:<10} mean {evaluation['experts'][name]['mean']:+.2f}  per seed {seeds}")
     return 0

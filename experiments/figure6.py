@@ -2,24 +2,34 @@
 
     python experiments/figure6.py --scale tiny|small|paper [--experts scripted|trained]
                                   [--figure4-dir DIR] [--out-dir DIR] [--episodes N] [--seed S]
-                                  [--replot]
+                                  [--native-experts scripted|trained] [--native-experts-dir WORLD=DIR]
+                                  [--no-gifs] [--replot]
 
 Trains nothing: it loads the last checkpoint of a figure4.py run folder (by default the one
 figure4.py writes for ``--scale`` and ``--experts``, or ``--figure4-dir``) and puts each
 trained agent, without further training, as agent 0 into
 
-* ``GoalCycle-4`` beside two scripted oracles (the world's experts),
-* ``FourRooms`` beside one scripted goal seeker,
-* ``Maze`` beside one scripted goal seeker,
-* ``Maze`` beside the seeker and two distractors taking random moves (Figure 10, app. 7.3),
+* ``GoalCycle-4`` beside two experts,
+* ``FourRooms`` beside one expert,
+* ``Maze`` beside one expert,
+* ``Maze`` beside the expert and two distractors taking random moves (Figure 10, app. 7.3),
 
 each at the world's defaults (GoalCycle-4: penalty -1.5, 250 steps). The agents are Figure
 4's novices of ``solo_pred``, ``sociapl`` and ``il`` (every seed), and, when that run's
 experts were trained (learners), its 3-goal experts themselves (agent 1 of ``sociapl``).
 Scripted experts are not transferable agents, so with them that bar is left out.
 
-The experts in the new worlds are scripted (they act from the world's state). The paper
-used experts native to each world; trained native experts (RL, frozen) are not offered yet.
+The experts in the new worlds are native to them, as in the paper (``--native-experts``):
+
+* ``scripted`` (default): the world's scripted expert, acting from the world's state: two
+  oracles in GoalCycle-4, the shortest-path goal seeker in Four Rooms and Maze;
+* ``trained``: RL experts trained in that world and kept frozen, the last checkpoint of
+  ``experts.py --env WORLD --scale S`` (its default folder ``runs/figures/experts-WORLD-S``,
+  or ``--native-experts-dir WORLD=DIR``, repeatable), condition 0 (the curriculum in
+  GoalCycle-4), matched by seed index; both GoalCycle-4 seats take the same network.
+
+Also written: ``figure6_FourRooms.gif`` and ``figure6_Maze.gif``, one episode of SociAPL
+seed 0 beside the native expert (``--no-gifs`` to skip).
 
 Writes to ``--out-dir`` (default: the figure4 folder): ``figure6.png`` (a panel per world:
 bars of the seed means with 95% t-intervals over seeds, each seed an x), ``figure6.csv``
@@ -44,12 +54,15 @@ import common  # noqa: E402
 
 # panel -> (world, partners): the paper's "with experts" transfer tests (Figure 6) and the
 # Maze test with two distractors taking random moves beside the expert (Figure 10, app. 7.3)
+# with the scripted native experts; native_partners swaps in trained ones
 WORLDS: dict[str, tuple[str, str]] = {
     "GoalCycle-4": ("GoalCycle-4", "oracle,oracle"),
     "FourRooms": ("FourRooms", "seeker"),
     "Maze": ("Maze", "seeker"),
     "Maze + 2 distractors": ("Maze", "seeker,random,random"),
 }
+NATIVE_EXPERTS = ("scripted", "trained")
+GIF_PANELS = ("FourRooms", "Maze")  # SociAPL following an expert, recorded
 # bar -> (figure4 condition, agent evaluated)
 AGENTS: dict[str, tuple[str, int]] = {
     "solo_pred": ("solo_pred", 0),
@@ -58,6 +71,81 @@ AGENTS: dict[str, tuple[str, int]] = {
     "experts": ("sociapl", 1),
 }
 LABELS = {"solo_pred": "SOLO + PRED", "sociapl": "SociAPL", "il": "IL", "experts": "3-goal experts"}
+
+
+def native_dirs(scale: str, overrides: Sequence[str], worlds: Mapping[str, tuple[str, str]] = WORLDS) -> dict[str, Path]:
+    """Each world's trained-experts folder: ``experts.py --env WORLD``'s default for
+    ``scale``, or a ``WORLD=DIR`` of ``overrides``; every folder checked up front."""
+    names = dict.fromkeys(world for world, _ in worlds.values())
+    dirs = {world: Path(f"runs/figures/experts-{world}-{scale}") for world in names}
+    for item in overrides:
+        world, eq, folder = item.partition("=")
+        if not eq or not folder or world not in dirs:
+            raise ValueError(f"--native-experts-dir {item!r} is not WORLD=DIR with WORLD one of {list(dirs)}")
+        dirs[world] = Path(folder)
+    for world, folder in dirs.items():
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(
+                f"--native-experts trained: {str(folder)!r} holds no experts.py run for {world} (no config.json); "
+                f"run `python experiments/experts.py --env {world} --scale {scale}` or pass --native-experts-dir {world}=DIR"
+            )
+    return dirs
+
+
+def native_partners(worlds: Mapping[str, tuple[str, str]], native: str,
+                    dirs: Optional[Mapping[str, Path]] = None) -> dict[str, tuple[str, str]]:
+    """``worlds`` (scripted experts) as they are (``native='scripted'``), or with each of a
+    world's scripted experts (its ``DEFAULT_PARTNER``: oracle, seeker) replaced by the frozen
+    trained agent of ``dirs[world]``; other partners (random movers) stay."""
+    from sociajax.eval.learned import DEFAULT_PARTNER, FROZEN_PREFIX
+
+    if native not in NATIVE_EXPERTS:
+        raise ValueError(f"--native-experts must be one of {NATIVE_EXPERTS}, got {native!r}")
+    if native == "scripted":
+        return dict(worlds)
+    out = {}
+    for panel, (world, partners) in worlds.items():
+        scripted = DEFAULT_PARTNER.get(world.split("-")[0], ("seeker", 1))[0]
+        trained = f"{FROZEN_PREFIX}{dirs[world]}"
+        out[panel] = (world, ",".join(trained if p == scripted else p for p in partners.split(",")))
+    return out
+
+
+def describe_partners(partners: str) -> str:
+    """Short words for a partner list: ``oracle x2``, ``trained expert + random x2``."""
+    from sociajax.eval.learned import FROZEN_PREFIX
+
+    names = ["trained expert" if p.startswith(FROZEN_PREFIX) else p for p in partners.split(",")]
+    return " + ".join(f"{n} x{names.count(n)}" if names.count(n) > 1 else n for n in dict.fromkeys(names))
+
+
+def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], seed: int,
+                condition: str = "sociapl", panels: Sequence[str] = GIF_PANELS) -> dict[str, dict[str, Any]]:
+    """One episode per panel of ``panels``: ``condition``'s seed-0 novice (agent 0) beside
+    the panel's partners, drawn with every agent's view, as ``figure6_<panel>.gif``; none
+    when the run has no such condition."""
+    import jax
+
+    from sociajax.eval.learned import evaluation_setup, record_episode_frames
+    from sociajax.training.trainer import make_train
+    from sociajax.viz.episodes import frames_with_views, save_gif
+
+    conditions = make_train(run.config).run_conditions()
+    if condition not in conditions:
+        return {}
+    run_index = conditions.index(condition)
+    out = {}
+    for panel in panels:
+        world, partners = worlds[panel]
+        setup, env, env_params, params = evaluation_setup(run, world, 0, partners)
+        pick = lambda x: x[run_index]  # noqa: E731
+        episode = record_episode_frames(setup, env, jax.tree.map(pick, env_params), jax.tree.map(pick, params),
+                                        jax.random.PRNGKey(seed))
+        path = save_gif(out_dir / f"figure6_{panel.replace(' ', '_')}.gif",
+                        frames_with_views(episode["frames"], episode["views"]))
+        returns = np.asarray(episode["rewards"]).sum(0)
+        out[panel] = {"gif": path, "steps": int(len(episode["rewards"])), "returns": returns.tolist()}
+    return out
 
 
 def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tuple[str, int]] = AGENTS,
@@ -132,7 +220,7 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
         ax.set_xticks(range(len(bars)), [labels[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
-        ax.set_title(f"{world}: beside {worlds[world][1]}", fontsize=9)
+        ax.set_title(f"{world}: beside {describe_partners(worlds[world][1])}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
@@ -144,16 +232,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--episodes", type=common.positive_int, default=None,
                         help="episodes per agent, seed and world (default: the scale's eval_episodes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
+    parser.add_argument("--native-experts", choices=NATIVE_EXPERTS, default="scripted",
+                        help="the new worlds' experts: scripted (default), or RL experts trained there (experts.py --env), frozen")
+    parser.add_argument("--native-experts-dir", action="append", default=[], metavar="WORLD=DIR",
+                        help="a world's trained experts (default runs/figures/experts-WORLD-SCALE); repeatable")
+    parser.add_argument("--no-gifs", action="store_true", help="skip the GIFs of SociAPL beside the experts")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV")
     args = parser.parse_args(argv)
     source = common.figure4_dir_of(args)
     out_dir = Path(args.out_dir) if args.out_dir else source
     title_of = lambda s: (f"Figure 6: zero-shot transfer of {s['source']}'s agents ({s['experts']} 3-goal experts), "  # noqa: E731
-                          f"{s['episodes_per_seed']} episodes per seed")
+                          f"{s.get('native_experts', 'scripted')} native experts, {s['episodes_per_seed']} episodes per seed")
     if args.replot:
-        print(write_figure(out_dir, title_of(json.loads((out_dir / "figure6.json").read_text()))))
+        summary = json.loads((out_dir / "figure6.json").read_text())
+        worlds = {panel: (w["env"], w["partners"]) for panel, w in summary["worlds"].items()}
+        print(write_figure(out_dir, title_of(summary), worlds=worlds))
         return 0
     common.check_seed(args.seed)
+    if args.native_experts_dir and args.native_experts != "trained":
+        raise ValueError("--native-experts-dir is only for --native-experts trained")
+    dirs = native_dirs(args.scale, args.native_experts_dir) if args.native_experts == "trained" else None
+    worlds = native_partners(WORLDS, args.native_experts, dirs)
     if not (source / "config.json").exists():
         raise FileNotFoundError(
             f"{source} holds no figure4.py run (no config.json); run experiments/figure4.py --scale {args.scale} first"
@@ -163,8 +262,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     episodes = args.episodes or common.get_scale(args.scale, "figure4").eval_episodes
     start = time.perf_counter()
     run = load_run(source)
-    rows = transfer_returns(run, episodes, args.seed)
+    rows = transfer_returns(run, episodes, args.seed, worlds=worlds)
     out_dir.mkdir(parents=True, exist_ok=True)
+    gifs = {} if args.no_gifs else record_gifs(run, out_dir, worlds, args.seed)
     common.write_csv(rows, out_dir / "figure6.csv")
     stats = bar_stats(rows)
     summary = {
@@ -172,15 +272,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "source": str(source),
         "source_update": int(run.meta["update"]),
         "experts": "scripted" if run.config.agents[1].role == "scripted" else "trained",
-        "worlds": {panel: {"env": world, "partners": partners} for panel, (world, partners) in WORLDS.items()},
+        "native_experts": args.native_experts,
+        "worlds": {panel: {"env": world, "partners": partners} for panel, (world, partners) in worlds.items()},
         "episodes_per_seed": episodes,
         "eval_seed": args.seed,
         "wall_s": round(time.perf_counter() - start, 1),
         "stats": stats,
         "claims": claims(stats),
+        "gifs": gifs,
     }
     (out_dir / "figure6.json").write_text(json.dumps(summary, indent=2))
-    print(write_figure(out_dir, title_of(summary)))
+    print(write_figure(out_dir, title_of(summary), worlds=worlds))
+    for panel, gif in gifs.items():
+        print(f"{gif['gif']}: SociAPL seed 0 in {panel}, {gif['steps']} steps, returns {gif['returns']}")
     print(f"{out_dir / 'figure6.csv'}\nzero-shot return, mean over seeds ± 95% CI ({episodes} episodes per seed):")
     for world, bars in stats.items():
         print(f"  {world:<12} " + "  ".join(f"{LABELS[b]} {s['mean']:+.2f}±{s['ci95']:.2f}" for b, s in bars.items()))

@@ -509,9 +509,56 @@ def test_figure6_transfers_figure4_agents_zero_shot_without_touching_them(figure
     assert set(REQUIRED[:2] + ("env", "return")) <= set(written[0]) and len(written) == len(rows)
     summary = json.loads((tmp_path / "figure6.json").read_text())
     assert summary["experts"] == "scripted" and set(summary["claims"]["sociapl_best"]) == set(figure6.WORLDS)
+    assert summary["native_experts"] == "scripted"
+    assert summary["worlds"]["Maze + 2 distractors"]["partners"] == "seeker,random,random"
+    for panel in figure6.GIF_PANELS:  # SociAPL seed 0 beside the expert, recorded
+        gif = summary["gifs"][panel]
+        assert Path(gif["gif"]).stat().st_size > 1000 and len(gif["returns"]) == 2
     (tmp_path / "figure6.png").unlink()
     assert figure6.main(["--figure4-dir", str(figure4_run), "--out-dir", str(tmp_path), "--replot"]) == 0
     assert (tmp_path / "figure6.png").exists()
+
+
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure6_with_native_trained_experts_puts_each_worlds_frozen_experts_beside_the_agents(
+    figure4_run: Path, tmp_path: Path
+) -> None:
+    """experts.py --env trains experts in a world without a penalty (one condition, no
+    curriculum); figure6.py --native-experts trained seats them, frozen and seed-matched."""
+    native = tmp_path / "experts-FourRooms"
+    result = _run_script("experiments/experts.py", "--scale", "tiny", "--env", "FourRooms", "--out-dir", str(native))
+    assert result.returncode == 0, result.stdout + result.stderr
+    trained = json.loads((native / "summary.json").read_text())
+    assert trained["env"] == "FourRooms" and trained["conditions"] == ["direct"] and trained["curriculum"] is None
+    assert trained["evaluation"]["scripted_policy"] == "seeker" and trained["evaluation"]["penalty"] is None
+    assert json.loads((native / "config.json").read_text())["env"]["penalty"] is None
+    out = tmp_path / "fig6"
+    dirs = [f"FourRooms={native}", f"GoalCycle-4={figure4_run}", f"Maze={figure4_run}"]  # any run's learner can sit there
+    args = ["--figure4-dir", str(figure4_run), "--out-dir", str(out), "--episodes", "2", "--no-gifs",
+            "--native-experts", "trained"] + [x for d in dirs for x in ("--native-experts-dir", d)]
+    assert figure6.main(args) == 0
+    summary = json.loads((out / "figure6.json").read_text())
+    assert summary["native_experts"] == "trained" and summary["gifs"] == {}
+    assert summary["worlds"]["FourRooms"]["partners"] == f"frozen:{native}"
+    assert summary["worlds"]["GoalCycle-4"]["partners"] == f"frozen:{figure4_run},frozen:{figure4_run}"
+    assert summary["worlds"]["Maze + 2 distractors"]["partners"] == f"frozen:{figure4_run},random,random"
+    assert {r["env"] for r in _read(out / "figure6.csv")} == set(figure6.WORLDS)
+    assert "trained expert x2" in figure6.describe_partners(summary["worlds"]["GoalCycle-4"]["partners"])
+
+
+def test_figure6_native_experts_flags_are_checked_up_front(tmp_path: Path, capsys) -> None:
+    (tmp_path / "config.json").write_text("{}")  # a run folder, as far as the check goes
+    with pytest.raises(FileNotFoundError, match="experts.py --env FourRooms --scale small"):
+        figure6.native_dirs("small", [f"GoalCycle-4={tmp_path}", f"Maze={tmp_path}"])
+    with pytest.raises(ValueError, match="'Lava=x' is not WORLD=DIR"):
+        figure6.native_dirs("small", ["Lava=x"])
+    with pytest.raises(ValueError, match="--native-experts must be one of"):
+        figure6.native_partners(figure6.WORLDS, "learned")
+    scripted = figure6.native_partners(figure6.WORLDS, "scripted")
+    assert scripted["GoalCycle-4"][1] == "oracle,oracle" and scripted["FourRooms"][1] == "seeker"
+    assert figure6.describe_partners("seeker,random,random") == "seeker + random x2"
+    assert common.run_or_exit(figure6.main, ["--figure4-dir", str(tmp_path), "--native-experts-dir", "Maze=x"]) == 2
+    assert "--native-experts-dir is only for --native-experts trained" in capsys.readouterr().err
 
 
 @pytest.mark.xdist_group("figure4_tiny")
