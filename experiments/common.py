@@ -194,6 +194,12 @@ def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int) -> 
     raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
 
 
+def experts_summary(experts: str, experts_dir: Optional[Path]) -> dict[str, Any]:
+    """summary.json's record of the experts beside the novice: kind, folder, learning rate."""
+    return {"experts": experts, "experts_dir": str(experts_dir) if experts_dir else None,
+            "expert_lr": EXPERT_LR if experts == "trained" else None}
+
+
 def check_seed(seed: int) -> None:
     if seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")

@@ -45,6 +45,14 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
+def _check_replot(script: str, out: Path, png: str) -> None:
+    """``script --replot`` redraws ``png`` from the out dir's CSV alone."""
+    (out / png).unlink()
+    again = _run_script(script, "--replot", "--out-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / png).stat().st_size > 1000
+
+
 
 # ---------------------------------------------------------------------- fast
 def test_paper_scale_is_the_appendix_schedule() -> None:
@@ -409,10 +417,7 @@ def test_experts_curriculum_switches_penalty_at_the_right_episode(experts_run: P
 
 @pytest.mark.xdist_group("experts_tiny")
 def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
-    (experts_run / "figure12.png").unlink()
-    result = _run_script("experiments/experts.py", "--replot", "--out-dir", str(experts_run))
-    assert result.returncode == 0, result.stderr
-    assert (experts_run / "figure12.png").exists()
+    _check_replot("experiments/experts.py", experts_run, "figure12.png")
 
 
 @pytest.mark.slow  # the trained-experts variants: each compiles a 3-learner program
@@ -459,10 +464,7 @@ def test_figure4_scripted_end_to_end(figure4_run: Path) -> None:
     assert summary["compiled_training_programs"] == 1 and summary["runs"] == 10
     assert summary["experts"] == "scripted"
     assert set(summary["claims"]["seeds_above_1"]) == set(figure4.CONDITIONS)
-    (out / "figure4.png").unlink()
-    again = _run_script("experiments/figure4.py", "--replot", "--out-dir", str(out))
-    assert again.returncode == 0, again.stderr
-    assert (out / "figure4.png").exists()
+    _check_replot("experiments/figure4.py", out, "figure4.png")
 
 
 def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
@@ -481,10 +483,7 @@ def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
 
     setup = evaluation_setup(load_run(out))[0]  # the training world evaluates each run's own experts
     np.testing.assert_array_equal(setup.run_epsilon(6)[:, 1:], np.float32([[0, 0]] * 4 + [[0.5, 0.5]] * 2))
-    (out / "figure5.png").unlink()
-    again = _run_script("experiments/figure5.py", "--replot", "--out-dir", str(out))
-    assert again.returncode == 0, again.stderr
-    assert (out / "figure5.png").stat().st_size > 1000
+    _check_replot("experiments/figure5.py", out, "figure5.png")
 
 
 @pytest.mark.xdist_group("figure4_tiny")
@@ -606,10 +605,7 @@ def test_figure7_end_to_end_evaluates_every_checkpoint_in_every_setting(tmp_path
                 if r["agent"] == "1"}
     assert [presence[("mixed", str(u))] for u in (1, 2, 3, 4)] == [1.0, 1.0, 0.25, 0.25]  # switched at episode 4
     assert {presence[("solo", str(u))] for u in (1, 2, 3, 4)} == {0.0}
-    (out / "figure7.png").unlink()
-    again = _run_script("experiments/figure7.py", "--replot", "--out-dir", str(out))
-    assert again.returncode == 0, again.stderr
-    assert (out / "figure7.png").stat().st_size > 1000
+    _check_replot("experiments/figure7.py", out, "figure7.png")
 
 
 def test_figure9_end_to_end_trains_both_penalties_and_transfers(tmp_path: Path) -> None:
@@ -626,10 +622,7 @@ def test_figure9_end_to_end_trains_both_penalties_and_transfers(tmp_path: Path) 
 
     penalties = {(r["condition"], float(r["penalty"])) for r in read_metrics(out / "metrics.csv")}
     assert penalties == {("penalty_0", 0.0), ("penalty_1.5", -1.5)}
-    (out / "figure9.png").unlink()
-    again = _run_script("experiments/figure9.py", "--replot", "--out-dir", str(out))
-    assert again.returncode == 0, again.stderr
-    assert (out / "figure9.png").stat().st_size > 1000
+    _check_replot("experiments/figure9.py", out, "figure9.png")
 
 
 @pytest.mark.xdist_group("figure4_tiny")
