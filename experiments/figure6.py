@@ -220,7 +220,7 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
         ax.set_xticks(range(len(bars)), [labels[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
-        ax.set_title(f"{world}: beside {describe_partners(worlds[world][1])}", fontsize=9)
+        ax.set_title(f"{world}\nbeside {describe_partners(worlds[world][1])}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
