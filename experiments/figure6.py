@@ -115,6 +115,8 @@ def describe_partners(partners: str) -> str:
     """Short words for a partner list: ``oracle x2``, ``trained expert + random x2``."""
     from sociajax.eval.learned import FROZEN_PREFIX
 
+    if partners == "none":
+        return "no one"
     names = ["trained expert" if p.startswith(FROZEN_PREFIX) else p for p in partners.split(",")]
     return " + ".join(f"{n} x{names.count(n)}" if names.count(n) > 1 else n for n in dict.fromkeys(names))
 
