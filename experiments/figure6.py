@@ -41,6 +41,7 @@ claims checked).
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -154,7 +155,9 @@ def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tu
                      worlds: Mapping[str, tuple[str, str]] = WORLDS) -> list[dict[str, Any]]:
     """One row per bar of ``agents`` (bar -> (condition, agent)), seed and panel of
     ``worlds`` (panel -> (world, partners)): the agent's mean return over ``episodes`` fresh
-    episodes there as agent 0 beside the partners, parameters untouched."""
+    episodes there as agent 0 beside the partners, parameters untouched, and
+    ``expert_return``, the first partner's (the expert's) mean return in the same episodes
+    (NaN alone): what following it could be worth."""
     import jax
 
     from sociajax.eval.learned import episode_returns, evaluation_setup
@@ -169,16 +172,18 @@ def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tu
     rows = []
     for w, (panel, (world, partners)) in enumerate(worlds.items()):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), w)  # every agent meets the same layouts
-        returns = {  # agent -> [R, E]: one evaluation of that agent of every run
-            agent: episode_returns(*evaluation_setup(run, world, agent, partners), episodes, key)[:, :, 0]
+        returns = {  # agent -> [R, E, 1 + partners]: one evaluation of that agent of every run
+            agent: episode_returns(*evaluation_setup(run, world, agent, partners), episodes, key)
             for agent in sorted({a for _, a in agents.values() if a in learned})  # scripted experts don't transfer
         }
         for bar, (condition, agent) in agents.items():
             if agent not in returns:
                 continue
             for r in (i for i, c in enumerate(conditions) if c == condition):
+                played = returns[agent][r]  # [E, 1 + partners]
+                expert = float(np.nanmean(played[:, 1])) if played.shape[1] > 1 else float("nan")
                 rows.append({"condition": bar, "seed": int(seeds[r]), "env": panel, "partners": partners,
-                             "episodes": episodes, "return": float(np.mean(returns[agent][r]))})
+                             "episodes": episodes, "return": float(np.mean(played[:, 0])), "expert_return": expert})
     return rows
 
 
@@ -193,6 +198,17 @@ def bar_stats(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
             values = np.array([r["return"] for r in rows if r["env"] == world and r["condition"] == bar])
             mean, half = mean_ci(values)
             out[world][bar] = {"mean": float(mean), "ci95": float(half), "per_seed": values.tolist()}
+    return out
+
+
+def expert_levels(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Per world: the expert's mean return beside every agent evaluated there (NaN where it
+    plays alone or the CSV predates the column)."""
+    out = {}
+    for world in dict.fromkeys(r["env"] for r in rows):
+        values = [r.get("expert_return", math.nan) for r in rows if r["env"] == world]
+        finite = [v for v in values if math.isfinite(v)]
+        out[world] = float(np.mean(finite)) if finite else math.nan
     return out
 
 
@@ -212,7 +228,9 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
     """``name``.png from ``name``.csv alone: a panel per world, a bar per agent."""
     import matplotlib.pyplot as plt
 
-    stats = bar_stats(common.read_long_csv(out_dir / f"{name}.csv", text_columns=("condition", "env", "partners")))
+    rows = common.read_long_csv(out_dir / f"{name}.csv", text_columns=("condition", "env", "partners"))
+    stats = bar_stats(rows)
+    experts_level = expert_levels(rows)
     fig, axes = common.figure_panels(len(stats), 3.2, 4.0)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (world, bars) in zip(axes, stats.items()):
@@ -222,6 +240,10 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
         ax.set_xticks(range(len(bars)), [labels[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
+        if math.isfinite(experts_level.get(world, math.nan)):
+            ax.axhline(experts_level[world], color="black", linestyle="--", linewidth=1,
+                       label=f"expert beside them ({experts_level[world]:.2f})")
+            ax.legend(fontsize=7, loc="best")
         ax.set_title(f"{world}\nbeside {describe_partners(worlds[world][1])}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
@@ -280,6 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "eval_seed": args.seed,
         "wall_s": round(time.perf_counter() - start, 1),
         "stats": stats,
+        "expert_levels": {w: v if math.isfinite(v) else None for w, v in expert_levels(rows).items()},
         "claims": claims(stats),
         "gifs": gifs,
     }

@@ -509,6 +509,9 @@ def test_figure6_transfers_figure4_agents_zero_shot_without_touching_them(figure
     summary = json.loads((tmp_path / "figure6.json").read_text())
     assert summary["experts"] == "scripted" and set(summary["claims"]["sociapl_best"]) == set(figure6.WORLDS)
     assert summary["native_experts"] == "scripted"
+    # the expert's own return in the same episodes: the scripted experts do their job there
+    assert summary["expert_levels"]["GoalCycle-4"] > 5 and summary["expert_levels"]["FourRooms"] > 0.5
+    assert all(r["expert_return"] != "" for r in written)
     assert summary["worlds"]["Maze + 2 distractors"]["partners"] == "seeker,random,random"
     for panel in figure6.GIF_PANELS:  # SociAPL seed 0 beside the expert, recorded
         gif = summary["gifs"][panel]
@@ -622,6 +625,8 @@ def test_figure9_end_to_end_trains_both_penalties_and_transfers(tmp_path: Path) 
 
     penalties = {(r["condition"], float(r["penalty"])) for r in read_metrics(out / "metrics.csv")}
     assert penalties == {("penalty_0", 0.0), ("penalty_1.5", -1.5)}
+    alone = [r for r in rows if r["partners"] == "none"]
+    assert alone and all(r["expert_return"] == "" for r in alone)  # no expert to score
     _check_replot("experiments/figure9.py", out, "figure9.png")
 
 
