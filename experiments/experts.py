@@ -116,7 +116,7 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
 
     import sociajax
     from sociajax.agents.scripted import make_policy
-    from sociajax.eval.learned import DEFAULT_PARTNER, episode_returns, evaluation_setup
+    from sociajax.eval.learned import episode_returns, evaluation_setup, world_experts
     from sociajax.eval.scripted import scripted_returns
     from sociajax.training.checkpoint import load_run
     from sociajax.training.trainer import make_train
@@ -141,7 +141,7 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
     oracle_env, oracle_params = sociajax.make(
         config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]), **overrides
     )
-    policy = DEFAULT_PARTNER.get(config.env.env_id.split("-")[0], ("seeker", 1))[0]
+    policy = world_experts(config.env.env_id)[0]
     oracle = np.asarray(
         scripted_returns(oracle_env, oracle_params, [make_policy(policy)] * len(config.agents), key_oracle, num_envs=episodes)
     )

@@ -96,9 +96,9 @@ def native_dirs(scale: str, overrides: Sequence[str], worlds: Mapping[str, tuple
 def native_partners(worlds: Mapping[str, tuple[str, str]], native: str,
                     dirs: Optional[Mapping[str, Path]] = None) -> dict[str, tuple[str, str]]:
     """``worlds`` (scripted experts) as they are (``native='scripted'``), or with each of a
-    world's scripted experts (its ``DEFAULT_PARTNER``: oracle, seeker) replaced by the frozen
+    world's scripted experts (``world_experts``: oracle, seeker) replaced by the frozen
     trained agent of ``dirs[world]``; other partners (random movers) stay."""
-    from sociajax.eval.learned import DEFAULT_PARTNER, FROZEN_PREFIX
+    from sociajax.eval.learned import FROZEN_PREFIX, world_experts
 
     if native not in NATIVE_EXPERTS:
         raise ValueError(f"--native-experts must be one of {NATIVE_EXPERTS}, got {native!r}")
@@ -106,7 +106,7 @@ def native_partners(worlds: Mapping[str, tuple[str, str]], native: str,
         return dict(worlds)
     out = {}
     for panel, (world, partners) in worlds.items():
-        scripted = DEFAULT_PARTNER.get(world.split("-")[0], ("seeker", 1))[0]
+        scripted = world_experts(world)[0]
         trained = f"{FROZEN_PREFIX}{dirs[world]}"
         out[panel] = (world, ",".join(trained if p == scripted else p for p in partners.split(",")))
     return out
@@ -137,11 +137,11 @@ def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], 
     if condition not in conditions:
         return {}
     run_index = conditions.index(condition)
+    pick = lambda x: x[run_index]  # noqa: E731
     out = {}
     for panel in panels:
         world, partners = worlds[panel]
         setup, env, env_params, params = evaluation_setup(run, world, 0, partners)
-        pick = lambda x: x[run_index]  # noqa: E731
         episode = record_episode_frames(setup, env, jax.tree.map(pick, env_params), jax.tree.map(pick, params),
                                         jax.random.PRNGKey(seed))
         path = save_gif(out_dir / f"figure6_{panel.replace(' ', '_')}.gif",

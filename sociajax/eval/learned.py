@@ -33,6 +33,12 @@ from sociajax.viz.curves import mean_ci
 DEFAULT_PARTNER = {"GoalCycle": ("oracle", 2), "FourRooms": ("seeker", 1), "Maze": ("seeker", 1)}
 
 
+def world_experts(env_id: str) -> tuple[str, int]:
+    """(scripted expert policy, how many) of a world's "with experts" test: two oracles in
+    Goal Cycle, one goal seeker in Four Rooms and Maze (and any other world)."""
+    return DEFAULT_PARTNER.get(env_id.split("-")[0], ("seeker", 1))
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """Who plays where in an evaluation."""
@@ -81,8 +87,7 @@ def evaluation_setup(
     agent = train_pop.learner_agents[0] if agent is None else agent
     if agent not in train_pop.learned_agents:
         raise ValueError(f"agent={agent} has no network in this run (roles {[a.role for a in config.agents]})")
-    family = env_id.split("-")[0]
-    default_partner, default_count = DEFAULT_PARTNER.get(family, ("seeker", 1))
+    default_partner, default_count = world_experts(env_id)
     partners = partner_list(default_partner if partner is None else partner, num_partners, default_count)
     # The evaluated agent, then the partners in the order given. The population stacks
     # learners, then frozen agents, each in agent order: the params below follow that.
