@@ -29,7 +29,7 @@ import numpy as np
 
 from sociajax.training.checkpoint import Checkpointer, load_agent_params
 from sociajax.training.config import TrainConfig
-from sociajax.training.distributed import any_process, barrier, is_primary, to_host
+from sociajax.training.distributed import barrier, gather_chunk, is_primary
 from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows, late_returns
 from sociajax.training.trainer import Trainer, make_train
 
@@ -234,7 +234,9 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
             for index in range(first_chunk, trainer.num_chunks):
                 tick = time.perf_counter()
                 state, metrics = chunk(state)
-                metrics = to_host(metrics)  # every run's, on every process
+                # Every run's metrics on every process, and whether any process was asked to
+                # stop (a save is collective, so they must agree): one collective a chunk.
+                metrics, stopping = gather_chunk(metrics, stop)
                 seconds = time.perf_counter() - tick
                 steps = metrics["env_steps"].astype(np.int64)  # [S, U]
                 sps = float(steps.sum()) / max(seconds, 1e-9)
@@ -255,7 +257,6 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
                         f"env-steps/s {sps:,.0f} | return " + " ".join(f"{r:+.2f}" for r in _nanmean(last_returns))
                     )
                 last = index == trainer.num_chunks - 1
-                stopping = any_process(bool(stop))  # processes agree: a save is collective
                 if last or stopping or (index + 1) % config.checkpoint_every == 0:
                     save()
                 if stopping:

@@ -279,8 +279,13 @@ def make_train(config: TrainConfig) -> Trainer:
             return state, jax.tree.map(lambda x: x[None], metrics)
         return jax.lax.scan(lambda s, _: update(s), state, None, length=per_chunk)
 
-    # Metrics come back [S, U, ...]; the state buffer is donated (updated in place).
-    chunk = jax.jit(jax.vmap(chunk_one), donate_argnums=0)
+    # Metrics come back [S, U, ...]; the state buffer is donated (updated in place). With
+    # several devices every output stays split along runs like the input: left to XLA's
+    # sharding propagation, small outputs (a run's env-step count) came back replicated,
+    # which costs an all-gather inside every chunk and, across processes, a slow fetch.
+    sharding = _run_sharding(len(names) * config.num_seeds)
+    placed = {} if sharding is None else {"out_shardings": sharding}
+    chunk = jax.jit(jax.vmap(chunk_one), donate_argnums=0, **placed)
     return Trainer(
         config=config,
         env=env,
@@ -292,7 +297,7 @@ def make_train(config: TrainConfig) -> Trainer:
         num_chunks=num_chunks,
         init=init,
         chunk=chunk,
-        sharding=_run_sharding(len(names) * config.num_seeds),
+        sharding=sharding,
         conditions=names,
         run_data=run_data,
     )

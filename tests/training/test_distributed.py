@@ -162,20 +162,33 @@ HELPERS = textwrap.dedent(
     run_dir, pid = sys.argv[1], int(sys.argv[2])
     assert (jax.process_count(), jax.device_count(), jax.local_device_count()) == (2, 4, 2)
     sharding = NamedSharding(Mesh(np.asarray(jax.devices()), ("run",)), PartitionSpec("run"))
-    tree = {"w": np.arange(12, dtype=np.float32).reshape(4, 3), "k": np.arange(4, dtype=np.uint32)}
+    tree = {"w": np.arange(12, dtype=np.float32).reshape(4, 3), "k": np.arange(4, dtype=np.uint32),
+            "b": np.arange(16).reshape(4, 2, 2) % 3 == 0, "h": np.arange(-4, 4, 2, dtype=np.int8)}
     state = jax.tree.map(lambda x: distributed.global_array(x, sharding), tree)
     assert all(len(x.addressable_shards) == 2 for x in jax.tree.leaves(state))
-    doubled = jax.jit(lambda t: jax.tree.map(lambda x: x * 2, t))(state)
+    doubled = jax.jit(lambda t: jax.tree.map(lambda x: x ^ True if x.dtype == bool else x * 2, t),
+                      out_shardings=sharding)(state)
+    expected = {k: tree[k] ^ True if k == "b" else tree[k] * 2 for k in tree}
     host = distributed.to_host(doubled)
-    assert all(np.array_equal(host[k], tree[k] * 2) for k in tree), host
+    assert all(host[k].dtype == expected[k].dtype and np.array_equal(host[k], expected[k]) for k in tree), host
+    # metrics and a stop flag travel together; one process's flag stops both
+    host, stopping = distributed.gather_chunk(doubled, pid == 1)
+    assert stopping and all(np.array_equal(host[k], expected[k]) for k in tree)
+    assert not distributed.gather_chunk(doubled, False)[1]
+    # leaves not split along runs (a replicated scalar) take the leaf-by-leaf path
+    mixed = dict(doubled, total=jax.jit(lambda x: x.sum())(doubled["w"]))
+    host, stopping = distributed.gather_chunk(mixed, pid == 0)
+    assert stopping and host["total"] == expected["w"].sum() and np.array_equal(host["k"], expected["k"])
     assert distributed.any_process(pid == 1) and not distributed.any_process(False)
+    expected = {k: expected[k] for k in ("w", "k")}
+    doubled = {k: doubled[k] for k in expected}
     checkpointer = Checkpointer(run_dir)
     checkpointer.save(3, doubled, {"update": 3})
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), doubled)
     restored, meta = checkpointer.restore_as(abstract, checkpointer.latest())
     checkpointer.close()
     assert meta == {"update": 3} and restored["w"].sharding == sharding
-    assert all(np.array_equal(distributed.to_host(restored)[k], tree[k] * 2) for k in tree)
+    assert all(np.array_equal(distributed.to_host(restored)[k], expected[k]) for k in expected)
     distributed.barrier("done")
     print("OK", pid)
     """
@@ -231,7 +244,7 @@ def test_two_processes_train_like_one_and_resume_exactly(tmp_path) -> None:
         first, second = _two_processes(args(steps, resume), timeout=900, logs=tmp_path / f"logs-{steps}")
         for result in (first, second):
             assert result.returncode == 0, result.stderr[-3000:]
-        assert "final returns by agent" in first.stdout and "final returns" not in second.stdout
+        assert "return over the last 10% of updates" in first.stdout and "return over" not in second.stdout
         assert "update/s" in first.stderr and "update/s" not in second.stderr  # progress: process 0 only
         assert "process 1 of 2, 2 local of 4 devices" in second.stderr
 
