@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.env_throughput import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -136,11 +138,12 @@ def main() -> None:
                 print(f"repeat {repeat} {layout}: median update {np.median(samples[layout]):.3f} s", flush=True)
 
     median = {k: float(np.median(v)) for k, v in samples.items()}
+    model, avx512 = cpu_model()
     record: dict[str, Any] = {
         "benchmark": "multihost_overhead",
         "machine": {
-            "platform": "cpu", "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-            "date": dt.date.today().isoformat(),
+            "platform": "cpu", "cpu_count": os.cpu_count(), "cpu_model": model, "avx512": avx512,
+            "python": sys.version.split()[0], "date": dt.date.today().isoformat(),
         },
         "config": {
             "preset": "smoke", "num_seeds": args.num_seeds, "updates": args.updates, "warmup": args.warmup,
