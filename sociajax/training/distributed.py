@@ -195,9 +195,9 @@ def _local_rows(leaves: list[Any]) -> Optional[tuple[list[tuple[int, int]], list
             block = rows.indices(x.shape[0])[:2]
             if owner.setdefault(block, device.process_index) != device.process_index:
                 return None  # replicated across processes: let process_allgather sort it out
-        starts = sorted(owner)
-        if any(a[1] != b[0] for a, b in zip(starts, starts[1:])) or starts[0][0] != 0 or starts[-1][1] != x.shape[0]:
-            return None  # overlapping blocks
+        blocks = sorted(owner)
+        if any(a[1] != b[0] for a, b in zip(blocks, blocks[1:])) or blocks[0][0] != 0 or blocks[-1][1] != x.shape[0]:
+            return None  # blocks that overlap or leave gaps
         if layout is None:
             layout = owner
         elif owner != layout:
@@ -211,7 +211,7 @@ def _local_rows(leaves: list[Any]) -> Optional[tuple[list[tuple[int, int]], list
 
 def to_host(tree: Any) -> Any:
     """NumPy copies of a pytree of (possibly multi-process) arrays, whole on every process
-    (``device_get`` alone); see :func:`gather_chunk`, which it is without a flag."""
+    (with one process, ``device_get``): :func:`gather_chunk` without a stop flag."""
     return gather_chunk(tree, False)[0]
 
 
@@ -229,7 +229,7 @@ def gather_chunk(tree: Any, flag: Any) -> tuple[Any, bool]:
     from jax.experimental import multihost_utils
 
     if jax.process_count() == 1:
-        host = jax.device_get(tree)
+        host = jax.device_get(tree)  # waits for the chunk, so ``flag`` is read after it
         return host, bool(flag)
     leaves, treedef = jax.tree.flatten(tree)
     found = _local_rows(leaves)
