@@ -3,7 +3,7 @@
 Loads a run folder's last checkpoint, plays ``episodes`` fresh episodes per seed (and per
 condition, for a grid), prints each condition's agents' mean returns with 95% confidence
 intervals, writes them to
-``DIR/eval/<env>.json`` and one recorded episode (seed 0) to a GIF. With ``--env`` another
+``DIR/eval/<env>.json`` (``<env>-<size>x<size>`` with ``--size``) and one recorded episode (seed 0) to a GIF. With ``--env`` another
 world, the run's first learner is tested zero-shot beside that world's scripted experts
 (``--partner none`` for solo; ``--partner seeker,random,random`` for an expert with two
 distractors; ``--partner frozen:RUN_DIR[:AGENT]`` for a trained agent of another run, kept
@@ -35,6 +35,9 @@ class EvalArgs:
     # entries are policies or trained agents of another run kept frozen (frozen:RUN_DIR[:AGENT])
     partner: Optional[str] = None
     num_partners: Optional[int] = None
+    # the evaluation world's shape (default: the run's own in its world id, the world's default in another)
+    size: Optional[int] = None
+    n_walls: Optional[int] = None
     seed: int = 0  # evaluation randomness (layouts, sampled actions)
 
 
@@ -50,7 +53,13 @@ def evaluate(args: EvalArgs) -> dict:
     if args.episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {args.episodes!r}")
     run = load_run(args.run_dir)
-    setup, env, env_params, params = evaluation_setup(run, args.env, args.agent, args.partner, args.num_partners)
+    setup, env, env_params, params = evaluation_setup(
+        run, args.env, args.agent, args.partner, args.num_partners, size=args.size, n_walls=args.n_walls
+    )
+    # A world's own name, with its shape when one is asked for (GoalCycle-4-7x7-w0).
+    world = setup.env_id + (f"-{env.height}x{env.width}" if args.size is not None else "") + (
+        f"-w{args.n_walls}" if args.n_walls is not None else ""
+    )
     key_returns, key_gif = jax.random.split(jax.random.PRNGKey(args.seed))
     returns = episode_returns(setup, env, env_params, params, args.episodes, key_returns, args.greedy)
     from sociajax.training.trainer import make_train
@@ -59,6 +68,7 @@ def evaluate(args: EvalArgs) -> dict:
     report = {
         "run_dir": str(args.run_dir),
         "env": setup.env_id,
+        "world": {"size": env.height, "n_walls": getattr(env, "n_walls", None)},
         "updates": run.meta["update"],
         "env_steps": run.meta["env_steps"],
         "episodes_per_seed": args.episodes,
@@ -74,10 +84,10 @@ def evaluate(args: EvalArgs) -> dict:
         first_params = jax.tree.map(lambda x: x[0], env_params)
         first_epsilon = setup.run_epsilon(len(conditions))[0]
         episode = record_episode_frames(setup, env, first_params, first_seed, key_gif, args.greedy, epsilon=first_epsilon)
-        gif = args.gif or str(out_dir / f"{setup.env_id}.gif")
+        gif = args.gif or str(out_dir / f"{world}.gif")
         report["gif"] = save_gif(gif, frames_with_views(episode["frames"], episode["views"]))
         report["gif_episode_return"] = np.asarray(episode["rewards"]).sum(0).tolist()
-    (out_dir / f"{setup.env_id}.json").write_text(json.dumps(report, indent=2))
+    (out_dir / f"{world}.json").write_text(json.dumps(report, indent=2))
     return report
 
 

@@ -45,6 +45,8 @@ class GoalCycle(MultiAgentGridEnv):
         width = size if width is None else width
         super().__init__(height=height, width=width, n_agents=n_agents, n_goals=n_goals, **kwargs)
         if height < 5 or width < 5:
+            if height == width == size:
+                raise ValueError(f"size must be >= 5, got size={size}")
             raise ValueError(f"height and width must be >= 5, got height={height}, width={width}")
         inner = (height - 2) * (width - 2)
         # The original's clutter density: int(0.15 * inner cells) = 18 on 13x13.

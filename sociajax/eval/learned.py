@@ -24,7 +24,7 @@ import numpy as np
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
 from sociajax.training.checkpoint import LoadedRun
-from sociajax.training.config import AgentConfig
+from sociajax.training.config import AgentConfig, shape_overrides
 from sociajax.training.population import Population
 from sociajax.training.rollout import collect
 from sociajax.training.trainer import make_train
@@ -61,10 +61,16 @@ def evaluation_setup(
     agent: Optional[int] = None,
     partner: Optional[str] = None,
     num_partners: Optional[int] = None,
+    size: Optional[int] = None,
+    n_walls: Optional[int] = None,
 ) -> tuple[Setup, MultiAgentGridEnv, EnvParams, Any]:
     """(setup, env, env params [R], acting params [R, L+F, ...]) for an evaluation over the
     run's R runs (conditions x seeds). In the training world each run plays under its
-    penalty and presence in force at the checkpoint; elsewhere under the world's defaults."""
+    penalty and presence in force at the checkpoint; elsewhere under the world's defaults.
+
+    ``size`` and ``n_walls`` shape the evaluation world; None keeps the run's own shape in its
+    own world id and the world's default shape in another (a miniature's transfer worlds are
+    named explicitly, e.g. ``size=7, n_walls=0`` for GoalCycle-4)."""
     config = run.config
     trainer = make_train(config)
     train_pop = trainer.population
@@ -76,7 +82,12 @@ def evaluation_setup(
     if num_partners is not None and num_partners < 0:
         raise ValueError(f"num_partners must be a non-negative integer, got {num_partners!r}")
     env_id = config.env.env_id if env_id is None else env_id
-    same_world = env_id == config.env.env_id and agent is None and partner is None and num_partners is None
+    own_shape = shape_overrides(config.env) if env_id == config.env.env_id else {}
+    shape = {**own_shape, **{k: v for k, v in (("size", size), ("n_walls", n_walls)) if v is not None}}
+    same_world = (
+        env_id == config.env.env_id and shape == own_shape
+        and agent is None and partner is None and num_partners is None
+    )
     if same_world:
         params = jax.vmap(train_pop.acting_params)(run.state.population)
         roles = tuple(a.role for a in config.agents)
@@ -97,8 +108,8 @@ def evaluation_setup(
         for p in partners
     )
     try:
-        env, env_params = _world(env_id, len(agents))
-        population = Population(agents, config.ppo, config.network)
+        env, env_params = _world(env_id, len(agents), tuple(sorted(shape.items())))
+        population = Population(agents, config.ppo, config.network, train_pop.num_actions)
         population.scripted_policies  # validates partner names
     except ValueError as err:
         raise ValueError(f"env/partner: {err}") from None
@@ -107,7 +118,7 @@ def evaluation_setup(
     params = jax.tree.map(lambda x: x[:, position : position + 1], stacked)
     seed_index = np.arange(num_runs) % config.num_seeds
     for spec in frozen:
-        partner_params = _frozen_partner_params(spec, seed_index, config.num_seeds)
+        partner_params = _frozen_partner_params(spec, seed_index, config.num_seeds, train_pop.num_actions)
         params = jax.tree.map(lambda a, b: jnp.concatenate([a, b[:, None]], 1), params, partner_params)
     roles = (f"{config.agents[agent].role} (agent {agent})",) + tuple(
         p if p.startswith(FROZEN_PREFIX) else f"scripted:{p}" for p in partners
@@ -116,10 +127,10 @@ def evaluation_setup(
 
 
 @functools.lru_cache(maxsize=16)
-def _world(env_id: str, n_agents: int) -> tuple[MultiAgentGridEnv, EnvParams]:
-    """One env object per world and size: the compiled evaluation (``_returns_fn``) is cached
+def _world(env_id: str, n_agents: int, shape: tuple[tuple[str, int], ...] = ()) -> tuple[MultiAgentGridEnv, EnvParams]:
+    """One env object per world and shape: the compiled evaluation (``_returns_fn``) is cached
     on the env object, so a fresh one per call would compile it again every time."""
-    return make(env_id, n_agents=n_agents)
+    return make(env_id, n_agents=n_agents, **dict(shape))
 
 
 FROZEN_PREFIX = "frozen:"
@@ -141,7 +152,7 @@ def partner_list(partner: str, num_partners: Optional[int], default_count: int) 
     return [partner] * (default_count if num_partners is None else num_partners)
 
 
-def _frozen_partner_params(spec: str, seed_index: np.ndarray, num_seeds: int) -> Any:
+def _frozen_partner_params(spec: str, seed_index: np.ndarray, num_seeds: int, num_actions: int) -> Any:
     """Params [R, ...] of the partner ``frozen:RUN_DIR[:AGENT]`` (default: its run's first
     learner), matched by seed index: the evaluated run's ``i``-th seed meets the ``i``-th
     seed of that run's first condition, so that run needs at least as many seeds."""
@@ -159,6 +170,11 @@ def _frozen_partner_params(spec: str, seed_index: np.ndarray, num_seeds: int) ->
         raise ValueError(
             f"partner {spec!r}: partners are seed-matched, but {run_dir} has num_seeds={other.config.num_seeds} "
             f"for {num_seeds} evaluated seeds"
+        )
+    if trainer.population.num_actions != num_actions:
+        raise ValueError(
+            f"partner {spec!r}: its policy has {trainer.population.num_actions} actions "
+            f"(env.action_set={other.config.env.action_set!r}), the evaluated agent's {num_actions}"
         )
     stacked = jax.vmap(trainer.population.acting_params)(other.state.population)  # [R', L' + F', ...]
     position = learned.index(agent)

@@ -84,12 +84,28 @@ class NetworkConfig:
     dtype: Literal["float32", "bfloat16"] = "float32"
 
 
+# Action sets a learner's policy head can cover. "paper": MiniGrid's seven actions, as the
+# paper's agents had (four of them do nothing in these worlds); "move": only the three that act
+# (left, right, forward), which are the env's actions 0..2, so no mapping is needed.
+ACTION_SETS: dict[str, int] = {"paper": 7, "move": 3}
+ActionSet = Literal["paper", "move"]
+
+
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
-    """Which world; ``None`` keeps the env's default (GoalCycle: 250 steps, penalty -1.5).
-    The number of agents is ``len(TrainConfig.agents)``."""
+    """Which world; ``None`` keeps the env's default (GoalCycle: 13x13, 18 inner walls, 250
+    steps, penalty -1.5; Four Rooms 17x17; Maze 19x19). The number of agents is
+    ``len(TrainConfig.agents)``.
+
+    ``size`` (the side, outer walls included) and ``n_walls`` (Goal Cycle's random inner walls)
+    shape the world; ``action_set`` sizes the learners' policy head. All three are static: each
+    shape compiles its own program.
+    """
 
     env_id: str = "GoalCycle-3"
+    size: Optional[int] = None
+    n_walls: Optional[int] = None
+    action_set: ActionSet = "paper"
     max_steps: Optional[int] = None
     # Reward for entering a wrong goal (Goal Cycle): a number or a schedule over episodes,
     # e.g. the experts' curriculum "-0.5,-1.0@81920,-1.5@163840" (sociajax.training.schedule).
@@ -191,6 +207,12 @@ def validate(config: TrainConfig) -> None:
     env = config.env
     if env.max_steps is not None:
         _positive_int("env.max_steps", env.max_steps)
+    if env.size is not None:
+        _positive_int("env.size", env.size)
+    if env.n_walls is not None and (not _is_int(env.n_walls) or env.n_walls < 0):
+        raise ValueError(f"env.n_walls must be a non-negative integer, got {env.n_walls!r}")
+    if env.action_set not in ACTION_SETS:
+        raise ValueError(f"env.action_set must be one of {tuple(ACTION_SETS)}, got {env.action_set!r}")
     if env.penalty is not None:
         parse_schedule("env.penalty", env.penalty)
     if not config.agents:
@@ -268,11 +290,22 @@ def env_overrides(config: TrainConfig) -> dict[str, Any]:
     """Keyword overrides for ``sociajax.make`` (agent count from the population; a penalty
     schedule is checked at its first value, the trainer applies it per update)."""
     overrides: dict[str, Any] = {"n_agents": len(config.agents)}
+    overrides.update(shape_overrides(config.env))
     if config.env.max_steps is not None:
         overrides["max_steps"] = config.env.max_steps
     if config.env.penalty is not None:
         overrides["penalty"] = parse_schedule("env.penalty", config.env.penalty)[0][1]
     return overrides
+
+
+def shape_overrides(env: EnvConfig) -> dict[str, int]:
+    """The world-shape keywords of ``sociajax.make`` that ``env`` sets (``size``, ``n_walls``)."""
+    return {name: getattr(env, name) for name in ("size", "n_walls") if getattr(env, name) is not None}
+
+
+def num_actions(env: EnvConfig) -> int:
+    """Outputs of a learner's policy head under ``env.action_set``."""
+    return ACTION_SETS[env.action_set]
 
 
 def episode_length(config: TrainConfig) -> int:
@@ -281,7 +314,7 @@ def episode_length(config: TrainConfig) -> int:
         return int(config.env.max_steps)
     from sociajax.envs.registry import make
 
-    _, params = make(config.env.env_id, n_agents=len(config.agents))
+    _, params = make(config.env.env_id, n_agents=len(config.agents), **shape_overrides(config.env))
     return int(params.max_steps)
 
 

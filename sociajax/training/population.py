@@ -26,7 +26,7 @@ from flax.training.train_state import TrainState
 from sociajax.agents.network import SocialNet, action_distribution, init_params
 from sociajax.agents.ppo import PPOConfig, make_optimizer
 from sociajax.agents.scripted import Imperfect, make_policy
-from sociajax.envs.core import EnvState
+from sociajax.envs.core import NUM_ACTIONS, EnvState
 from sociajax.training.config import AgentConfig, NetworkConfig
 
 Carry = tuple
@@ -51,6 +51,7 @@ class Population:
     agents: tuple[AgentConfig, ...]
     ppo: PPOConfig
     network_config: NetworkConfig = NetworkConfig()
+    num_actions: int = NUM_ACTIONS  # the policy head's outputs: the env's actions 0..num_actions-1
 
     @property
     def n_agents(self) -> int:
@@ -76,7 +77,9 @@ class Population:
     @functools.cached_property
     def network(self) -> SocialNet:
         net = self.network_config
-        return SocialNet(use_aux=True, chunk=net.chunk, lstm_unroll=net.lstm_unroll, dtype=net.dtype)
+        return SocialNet(
+            num_actions=self.num_actions, use_aux=True, chunk=net.chunk, lstm_unroll=net.lstm_unroll, dtype=net.dtype
+        )
 
     @functools.cached_property
     def optimizer(self):

@@ -127,6 +127,7 @@ def loaded_params(trainer: Trainer) -> dict[int, tuple[Any, np.ndarray]]:
                 if source not in cache:
                     try:
                         cache[source] = load_agent_params(source[0], source[1], source[2], source[3])
+                        _check_same_network(trainer, cache[source])
                     except ValueError as err:
                         hint = " (seed-matched: set a fixed agents.N.load_seed)" if spec.load_seed is None else ""
                         raise ValueError(f"agents.{agent}.load_from={spec.load_from!r}: {err}{hint}") from None
@@ -137,6 +138,23 @@ def loaded_params(trainer: Trainer) -> dict[int, tuple[Any, np.ndarray]]:
         stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *per_run)
         out[agent] = (stacked, np.asarray(use))
     return out
+
+
+def _check_same_network(trainer: Trainer, params: Any) -> None:
+    """Raise ValueError if loaded ``params`` do not fit this population's network (a policy
+    head of another action set, most often)."""
+    from sociajax.agents.network import init_params
+
+    expected = jax.eval_shape(lambda key: init_params(trainer.population.network, key), jax.random.PRNGKey(0))
+    got = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+    for path, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]:
+        if path not in got or np.shape(got[path]) != leaf.shape:
+            name = jax.tree_util.keystr(path)
+            found = np.shape(got[path]) if path in got else "missing"
+            raise ValueError(
+                f"its network does not fit this one: {name} is {found}, here {leaf.shape} "
+                f"(env.action_set={trainer.config.env.action_set!r}: {trainer.population.num_actions} actions)"
+            )
 
 
 def _progress(trainer: Trainer, initial: int, enabled: bool):

@@ -40,7 +40,7 @@ from sociajax.agents.ppo import ppo_update
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
 from sociajax.training.conditions import RunData, condition_names, runs_data, static_config
-from sociajax.training.config import TrainConfig, env_overrides, rollout_length
+from sociajax.training.config import TrainConfig, env_overrides, num_actions, rollout_length
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import ROLLOUT_AXES, collect
 
@@ -252,7 +252,7 @@ def make_train(config: TrainConfig) -> Trainer:
     baked into it; the data of every run (``runs_data``) enters through ``RunState.data``."""
     static = static_config(config)
     env, env_params = make(static.env.env_id, **env_overrides(static))
-    population = Population(static.agents, static.ppo, static.network)
+    population = Population(static.agents, static.ppo, static.network, num_actions(static.env))
     default_penalty = float(env_params.penalty) if hasattr(env_params, "penalty") else None
     run_data = runs_data(config, default_penalty)
     names = tuple(condition_names(config))

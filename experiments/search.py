@@ -1,0 +1,295 @@
+"""The open search for a miniature Goal Cycle where social learning shows (see the criterion in
+experiments/README.md, "Miniature search").
+
+    python experiments/search.py [--settings experiments/search_settings.json] [--only NAME ...]
+                                 [--seed 0] [--num-seeds 3] [--runs-dir runs/search]
+                                 [--table experiments/results/search/search.csv] [--resume]
+
+Each setting of the settings file (a JSON list of objects, each a ``name`` and the fields of
+:class:`Setting` it changes from the defaults) is trained as **one compiled program**: a novice
+(agent 0) beside two scripted oracles (agents 1 and 2) under the three deciding conditions x
+``--num-seeds`` seeds:
+
+* ``sociapl``   SOCIAL PPO + AUX PRED: the experts present, the novice predicts its next view;
+* ``solo_pred`` SOLO PPO + AUX PRED: the same novice with the experts at presence 0;
+* ``vanilla``   SOCIAL PPO (VANILLA): the experts present, no auxiliary loss.
+
+When a setting's run ends, one row is appended to the table (a CSV, committed): the setting,
+each condition's late return per seed (the novice's mean return over the last 10% of
+updates), their means, SociAPL minus each control, whether the criterion holds, env steps,
+wall time, CPU model and commit. Rows are never rewritten: every setting tried stays, failures
+included; a setting already in the table for the same seeds is skipped. A run folder whose
+training was interrupted continues exactly with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+
+import common  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SETTINGS = HERE / "search_settings.json"
+DEFAULT_TABLE = HERE / "results" / "search" / "search.csv"
+CONDITIONS = ("sociapl", "solo_pred", "vanilla")
+LATE_FRACTION = 0.1  # the late return: the last 10% of updates
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One point of the search. Defaults: the 7x7 trial of shared/docs/miniature.md (no walls,
+    64-step episodes, 64 episodes per update in 8 minibatches of 32 segments, lr 1e-3, entropy
+    1e-3, penalty -1.5, the paper's 7 actions, 1.6M env steps per run)."""
+
+    name: str
+    env_id: str = "GoalCycle-3"
+    size: int = 7
+    n_walls: int = 0
+    max_steps: int = 64
+    action_set: str = "paper"
+    num_envs: int = 64
+    num_minibatches: int = 8
+    minibatch_segments: int = 32
+    recompute_every: int = 2
+    lr: float = 1e-3
+    entropy_coef: float = 1e-3
+    aux_coef: float = 3.0
+    penalty: str = "-1.5"  # a number or a schedule over episodes (sociajax.training.schedule)
+    presence: str = "1.0"  # the experts' presence in the social conditions: a number or a schedule
+    env_steps: int = 1_600_000  # per run (condition x seed), rounded up to whole updates
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"name must be a non-empty name of letters, digits, - and _, got {self.name!r}")
+        for field in ("penalty", "presence"):
+            value = getattr(self, field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                object.__setattr__(self, field, repr(float(value)))
+
+    @property
+    def updates(self) -> int:
+        return max(1, -(-self.env_steps // (self.num_envs * self.max_steps)))
+
+
+def load_settings(path: Path) -> list[Setting]:
+    """The settings of a JSON file; an unknown field or a repeated name raises a ValueError
+    naming it."""
+    try:
+        entries = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--settings {str(path)!r} is not valid JSON: {err}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"--settings {str(path)!r} must hold a JSON list of objects")
+    known = {f.name for f in dataclasses.fields(Setting)}
+    settings, seen = [], set()
+    for i, entry in enumerate(entries):
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"--settings {str(path)!r}: entry {i} has unknown field {unknown[0]!r} (known: {sorted(known)})")
+        if "name" not in entry:
+            raise ValueError(f"--settings {str(path)!r}: entry {i} has no name")
+        setting = Setting(**entry)
+        if setting.name in seen:
+            raise ValueError(f"--settings {str(path)!r}: name {setting.name!r} appears twice")
+        seen.add(setting.name)
+        settings.append(setting)
+    return settings
+
+
+def conditions_of(setting: Setting) -> list[str]:
+    """The three deciding conditions as data over one static config."""
+    present = f"agents.1.presence={setting.presence} agents.2.presence={setting.presence}"
+    return [
+        f"sociapl: agents.0.aux=true agents.0.aux_target=next {present}",
+        "solo_pred: agents.0.aux=true agents.0.aux_target=next agents.1.presence=0 agents.2.presence=0",
+        f"vanilla: agents.0.aux=false {present}",
+    ]
+
+
+def train_config(setting: Setting, seed: int, num_seeds: int, run_dir: Path, progress: bool = True) -> Any:
+    """The one TrainConfig (one compiled program) of ``setting``."""
+    from sociajax.agents.ppo import PPOConfig
+    from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
+
+    ppo = PPOConfig(
+        num_envs=setting.num_envs, num_minibatches=setting.num_minibatches,
+        minibatch_segments=setting.minibatch_segments, recompute_every=setting.recompute_every,
+        entropy_coef=setting.entropy_coef, aux_coef=setting.aux_coef, lr=setting.lr,
+    )
+    oracle = AgentConfig(role="scripted", policy="oracle")
+    return TrainConfig(
+        env=EnvConfig(
+            setting.env_id, size=setting.size, n_walls=setting.n_walls, action_set=setting.action_set,
+            max_steps=setting.max_steps, penalty=setting.penalty,
+        ),
+        agents=(AgentConfig(role="learner", lr=setting.lr), oracle, oracle),
+        ppo=ppo,
+        conditions=tuple(conditions_of(setting)),
+        total_env_steps=setting.updates * setting.num_envs * setting.max_steps,
+        seed=seed,
+        num_seeds=num_seeds,
+        updates_per_chunk=1,
+        checkpoint_every=20,
+        keep_checkpoints=1,
+        run_dir=str(run_dir),
+        baseline_episodes=0,
+        progress=progress,
+    )
+
+
+def meets_criterion(late: Mapping[str, Sequence[float]]) -> bool:
+    """The criterion written before the search (experiments/README.md): SociAPL's late return
+    is above 1 in at least two thirds of the seeds (2 of 3, 4 of 5), and its mean is above
+    both SOLO + PRED's and vanilla's means by at least 1."""
+    sociapl = list(late["sociapl"])
+    above = sum(value > 1.0 for value in sociapl)
+    if above < math.ceil(2 * len(sociapl) / 3):
+        return False
+    mean = sum(sociapl) / len(sociapl)
+    return all(mean - sum(late[c]) / len(late[c]) >= 1.0 for c in ("solo_pred", "vanilla"))
+
+
+def late_returns_per_seed(run_dir: Path) -> dict[str, list[float]]:
+    """Each condition's novice late return, per seed (in seed order)."""
+    rows = common.long_rows(run_dir / "metrics.csv", {"return": ("return", (0,))})
+    out = {}
+    for condition in CONDITIONS:
+        per_seed = common.per_seed_late_means(rows, condition, fraction=LATE_FRACTION)
+        out[condition] = [per_seed[s] for s in sorted(per_seed)]
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name and whether it has AVX-512 (training speed differs up to 4x)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return platform.processor() or "unknown"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
+    return f"{model} ({'AVX-512' if 'avx512f' in text else 'no AVX-512'})"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def table_row(setting: Setting, seed: int, num_seeds: int, late: Mapping[str, Sequence[float]], result: Any) -> dict[str, Any]:
+    """One row of the search table."""
+    means = {c: sum(late[c]) / len(late[c]) for c in CONDITIONS}
+    row: dict[str, Any] = {k: v for k, v in dataclasses.asdict(setting).items()}
+    row.update(
+        seeds=f"{seed}-{seed + num_seeds - 1}",
+        **{f"{c}_late": ";".join(f"{v:.3f}" for v in late[c]) for c in CONDITIONS},
+        **{f"{c}_mean": round(means[c], 3) for c in CONDITIONS},
+        sociapl_minus_solo=round(means["sociapl"] - means["solo_pred"], 3),
+        sociapl_minus_vanilla=round(means["sociapl"] - means["vanilla"], 3),
+        criterion_met=meets_criterion(late),
+        env_steps_per_run=result.env_steps[0],
+        updates=result.updates,
+        train_wall_s=round(result.wall_s, 1),
+        cpu=cpu_model(),
+        date=datetime.date.today().isoformat(),
+        commit=commit(),
+    )
+    return row
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(path: Path, row: Mapping[str, Any]) -> None:
+    """Append ``row`` to the CSV at ``path`` (header written with the first row; a row whose
+    columns differ from the header's is refused, so the table stays one table)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = read_table(path)
+    if existing and list(existing[0]) != list(row):
+        raise ValueError(f"{path}: columns {list(existing[0])} differ from this row's {list(row)}")
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if not existing:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def run_setting(setting: Setting, args: argparse.Namespace) -> Optional[dict[str, Any]]:
+    """Train one setting (or continue it) and return its table row; None if interrupted."""
+    run_dir = Path(args.runs_dir) / f"{setting.name}-s{args.seed}x{args.num_seeds}"
+    started = (run_dir / "config.json").exists()
+    if started and not args.resume:
+        raise FileExistsError(f"{run_dir} holds a run; pass --resume to continue it")
+    config = train_config(setting, args.seed, args.num_seeds, run_dir, progress=not args.no_progress)
+    common.check_one_program(config)
+    print(f"[{setting.name}] {len(CONDITIONS)} conditions x {args.num_seeds} seeds, {setting.updates} updates "
+          f"({config.total_env_steps:,} env steps per run) -> {run_dir}", flush=True)
+    result, _ = common.train_as_one_program(config, resume=started)
+    if result.interrupted:
+        print(f"[{setting.name}] interrupted at update {result.updates}; continue with --resume", flush=True)
+        return None
+    late = late_returns_per_seed(run_dir)
+    return table_row(setting, args.seed, args.num_seeds, late, result)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", type=Path, default=DEFAULT_SETTINGS, help="JSON list of settings")
+    parser.add_argument("--only", nargs="+", default=None, help="run only these setting names, in this order")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (confirmation: fresh seeds, e.g. 1000)")
+    parser.add_argument("--num-seeds", type=common.positive_int, default=3)
+    parser.add_argument("--runs-dir", default="runs/search", help="where run folders (checkpoints) go; not committed")
+    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the CSV the rows are appended to")
+    parser.add_argument("--resume", action="store_true", help="continue a setting whose run folder exists")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    common.check_seed(args.seed)
+    settings = load_settings(args.settings)
+    if args.only:
+        by_name = {s.name: s for s in settings}
+        missing = [n for n in args.only if n not in by_name]
+        if missing:
+            raise ValueError(f"--only {missing[0]!r} is not in {str(args.settings)!r} (names: {sorted(by_name)})")
+        settings = [by_name[n] for n in args.only]
+    seeds = f"{args.seed}-{args.seed + args.num_seeds - 1}"
+    done = {(r["name"], r["seeds"]) for r in read_table(args.table)}
+    start = time.perf_counter()
+    for setting in settings:
+        if (setting.name, seeds) in done:
+            print(f"[{setting.name}] seeds {seeds} already in {args.table}: skipped", flush=True)
+            continue
+        row = run_setting(setting, args)
+        if row is None:
+            return 130
+        append_row(args.table, row)
+        print(f"[{setting.name}] late return sociapl {row['sociapl_late']} | solo_pred {row['solo_pred_late']} | "
+              f"vanilla {row['vanilla_late']}; criterion {'met' if row['criterion_met'] else 'not met'} "
+              f"({row['train_wall_s']:.0f} s)", flush=True)
+    print(f"search done in {time.perf_counter() - start:.0f} s; table: {args.table}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_or_exit(main))
