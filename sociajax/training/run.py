@@ -127,10 +127,13 @@ def loaded_params(trainer: Trainer) -> dict[int, tuple[Any, np.ndarray]]:
                 if source not in cache:
                     try:
                         cache[source] = load_agent_params(source[0], source[1], source[2], source[3])
-                        _check_same_network(trainer, cache[source])
                     except ValueError as err:
                         hint = " (seed-matched: set a fixed agents.N.load_seed)" if spec.load_seed is None else ""
                         raise ValueError(f"agents.{agent}.load_from={spec.load_from!r}: {err}{hint}") from None
+                    try:
+                        _check_same_network(trainer, cache[source])
+                    except ValueError as err:
+                        raise ValueError(f"agents.{agent}.load_from={spec.load_from!r}: {err}") from None
                 per_run.append(cache[source])
                 use.append(True)
         template = next(p for p in per_run if p is not None)

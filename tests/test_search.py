@@ -1,0 +1,120 @@
+"""experiments/search.py: the settings file, the criterion, one program per setting, and the
+table end to end at a tiny budget (a row written, a setting skipped once done, an interrupted
+setting continued exactly with --resume)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import common  # noqa: E402
+import search  # noqa: E402
+
+TINY = {"max_steps": 16, "num_envs": 2, "num_minibatches": 2, "minibatch_segments": 2, "recompute_every": 1,
+        "env_steps": 3 * 2 * 16}
+
+
+def _settings(tmp_path: Path, *entries: dict) -> Path:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(list(entries)))
+    return path
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(
+    "late, met",
+    [
+        ({"sociapl": [5.0, 4.9, 0.5], "solo_pred": [0.9, 0.8, 0.9], "vanilla": [0.6, 0.7, 0.6]}, True),
+        ({"sociapl": [5.0, 0.9, 0.5], "solo_pred": [0.0, 0.0, 0.0], "vanilla": [0.0, 0.0, 0.0]}, False),  # 1 of 3 above 1
+        ({"sociapl": [2.0, 2.0, 2.0], "solo_pred": [1.5, 1.5, 1.5], "vanilla": [0.0, 0.0, 0.0]}, False),  # solo too close
+        ({"sociapl": [2.0, 2.0, 2.0], "solo_pred": [0.0, 0.0, 0.0], "vanilla": [1.2, 1.2, 1.2]}, False),  # vanilla too close
+        ({"sociapl": [3, 3, 3, 3, 0], "solo_pred": [0] * 5, "vanilla": [0] * 5}, True),  # 4 of 5
+        ({"sociapl": [5, 5, 5, 0, 0], "solo_pred": [0] * 5, "vanilla": [0] * 5}, False),  # 3 of 5 is under two thirds
+    ],
+)
+def test_the_criterion_is_the_one_written_down(late, met) -> None:
+    assert search.meets_criterion(late) is met
+
+
+def test_the_default_setting_is_the_7x7_trial_and_one_program(tmp_path: Path) -> None:
+    setting = search.load_settings(search.DEFAULT_SETTINGS)[0]
+    config = search.train_config(setting, 0, 3, tmp_path / "run")
+    assert (config.env.size, config.env.n_walls, config.env.max_steps, config.env.penalty) == (7, 0, 64, "-1.5")
+    assert (config.ppo.num_envs, config.ppo.num_minibatches, config.ppo.minibatch_segments) == (64, 8, 32)
+    assert config.agents[0].lr == 1e-3 and config.ppo.entropy_coef == 1e-3
+    assert config.total_env_steps // (64 * 64) == setting.updates == 391
+    common.check_one_program(config)
+    from sociajax.training.conditions import condition_configs
+
+    named = dict(condition_configs(config))
+    assert list(named) == list(search.CONDITIONS)
+    assert [float(a.presence) for a in named["solo_pred"].agents] == [1, 0, 0]
+    assert named["vanilla"].agents[0].aux is False and named["sociapl"].agents[0].aux is True
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ([{"name": "a", "sise": 7}], "unknown field 'sise'"),
+        ([{"name": "a"}, {"name": "a"}], "name 'a' appears twice"),
+        ([{"size": 7}], "entry 0 has no name"),
+        ([{"name": "a b"}], "name must be"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path: Path, entries, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        search.load_settings(_settings(tmp_path, *entries))
+
+
+def test_search_end_to_end_writes_a_row_skips_it_and_resumes_exactly(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"name": "tiny", **TINY}, {"name": "tiny-move", "action_set": "move", **TINY})
+    table = tmp_path / "search.csv"
+    common_args = ["--settings", str(settings), "--num-seeds", "2", "--runs-dir", str(tmp_path / "runs"),
+                   "--table", str(table), "--no-progress"]
+    assert search.main([*common_args, "--only", "tiny"]) == 0
+    (row,) = _rows(table)
+    assert row["name"] == "tiny" and row["seeds"] == "0-1" and row["updates"] == "3"
+    for condition in search.CONDITIONS:
+        assert len(row[f"{condition}_late"].split(";")) == 2
+    assert row["criterion_met"] in ("True", "False") and row["cpu"] and int(row["env_steps_per_run"]) == 96
+    # done settings are skipped, so the table keeps one row per setting and seeds
+    assert search.main([*common_args, "--only", "tiny"]) == 0
+    assert len(_rows(table)) == 1
+
+    # an interrupted setting: its run folder holds 1 of 3 updates; without --resume it is refused
+    setting = search.load_settings(settings)[1]
+    run_dir = tmp_path / "runs" / "tiny-move-s0x2"
+    partial = search.train_config(setting, 0, 2, run_dir, progress=False)
+    from dataclasses import replace
+
+    from sociajax.training.run import train
+
+    train(replace(partial, total_env_steps=2 * 16))
+    with pytest.raises(FileExistsError, match="--resume"):
+        search.main([*common_args, "--only", "tiny-move"])
+    assert search.main([*common_args, "--only", "tiny-move", "--resume"]) == 0
+    rows = _rows(table)
+    assert [r["name"] for r in rows] == ["tiny", "tiny-move"]
+    # the resumed run equals one trained straight through
+    straight = tmp_path / "straight"
+    train(search.train_config(setting, 0, 2, straight, progress=False))
+    assert search.late_returns_per_seed(run_dir) == search.late_returns_per_seed(straight)
+    assert rows[1]["sociapl_late"] == ";".join(f"{v:.3f}" for v in search.late_returns_per_seed(straight)["sociapl"])
+
+
+def test_unknown_only_name_is_refused(tmp_path: Path, capsys) -> None:
+    settings = _settings(tmp_path, {"name": "tiny", **TINY})
+    code = search.common.run_or_exit(search.main, ["--settings", str(settings), "--only", "nope", "--table",
+                                                   str(tmp_path / "t.csv")])
+    assert code == 2 and "--only 'nope'" in capsys.readouterr().err
