@@ -39,7 +39,7 @@ import jax
 from benchmarks.env_throughput import machine_info
 from sociajax.agents.ppo import PPOConfig
 from sociajax.training import AgentConfig, EnvConfig, TrainConfig, make_train
-from sociajax.training.conditions import condition_configs
+from sociajax.training.config import condition_configs
 from sociajax.training import trainer as trainer_module
 
 CONDITIONS = (

@@ -471,7 +471,7 @@ def kept_checkpoints(run_dir: Path) -> list[int]:
 def check_one_program(config: Any) -> None:
     """Every condition has the same static config (what the compiled program depends on),
     so conditions x seeds are one program that differs only in data."""
-    from sociajax.training.conditions import condition_configs, static_config
+    from sociajax.training.config import condition_configs, static_config
 
     statics = {name: static_config(c) for name, c in condition_configs(config)}
     first = next(iter(statics.values()))

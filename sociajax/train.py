@@ -42,7 +42,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
         saved = Path(known.run_dir or get_preset(known.preset).run_dir) / "config.json"
         if known.resume and saved.exists():
             # Resuming: the run folder's own config is the default; flags may change only
-            # what run.RESUMABLE_CHANGES allows (checked when the run starts).
+            # what config.RESUMABLE_CHANGES allows (checked when the run starts).
             default = TrainConfig.from_dict(json.loads(saved.read_text()), source=str(saved))
             default = dataclasses.replace(default, run_dir=str(saved.parent))
         else:
@@ -68,7 +68,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     try:
         config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog="python -m sociajax.train")
         if known.grid:
-            from sociajax.training.conditions import grid_conditions
+            from sociajax.training.config import grid_conditions
 
             if config.conditions and not known.resume:
                 raise ValueError("use either --grid or --conditions, not both")

@@ -216,7 +216,7 @@ def _fake_figure4_csv(folder: Path) -> Path:
 
 
 def test_figure5_conditions_are_one_program_and_differ_only_in_the_experts(tmp_path: Path) -> None:
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
     from sociajax.training.trainer import make_train
 
     scale = common.get_scale("small", "figure5")
@@ -302,7 +302,7 @@ def test_figure6_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) 
 
 
 def test_figure7_switches_presence_on_a_whole_update_in_one_program(tmp_path: Path) -> None:
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
     from sociajax.training.trainer import make_train
 
     scale = common.get_scale("small", "figure7")  # 75 updates of 16 episodes
@@ -336,7 +336,7 @@ def test_figure7_claims_read_the_curves() -> None:
 
 
 def test_figure9_penalty_is_data_and_reliance_is_with_minus_alone(tmp_path: Path) -> None:
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
 
     config = figure9.build_config(common.get_scale("small", "figure9"), 3, 0, tmp_path / "run", "scripted", None, False)
     common.check_one_program(config)
@@ -432,7 +432,7 @@ def test_figure5_with_trained_experts_freezes_an_earlier_checkpoint(experts_run:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["imperfect_update"] == 4  # tiny experts keep updates 2, 4, 6, 8
     assert summary["compiled_training_programs"] == 1
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
     from sociajax.training.config import TrainConfig
 
     config = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))

@@ -55,7 +55,7 @@ def test_the_default_setting_is_the_7x7_trial_and_one_program(tmp_path: Path) ->
     assert config.agents[0].lr == 1e-3 and config.ppo.entropy_coef == 1e-3
     assert config.total_env_steps // (64 * 64) == setting.updates == 391
     common.check_one_program(config)
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
 
     named = dict(condition_configs(config))
     assert list(named) == list(search.CONDITIONS)

@@ -90,6 +90,7 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
+from sociajax import fields
 from sociajax.agents.network import SocialNet, action_distribution, init_params
 
 Carry = tuple  # (c, h)
@@ -97,16 +98,6 @@ Metrics = dict
 
 
 # ---------------------------------------------------------------------- config
-_STATIC_FIELDS = (
-    "num_minibatches",
-    "minibatch_segments",
-    "segment_len",
-    "recompute_every",
-    "num_envs",
-    "clip_value_loss",
-    "normalize_advantages",
-    "minibatch_loop",
-)
 MinibatchLoop = Literal["auto", "unroll", "scan"]
 MINIBATCH_LOOPS = get_args(MinibatchLoop)
 _UNROLL_MAX_GROUPS = 4  # "auto" unrolls updates of at most this many recompute groups
@@ -132,16 +123,18 @@ class PPOConfig:
     0.9 GB); the social-scripted schedule (4 groups) updates about 15% faster unrolled.
     """
 
-    gamma: float = 0.993
-    gae_lambda: float = 0.97
-    clip_eps: float = 0.2
-    value_coef: float = 0.1
-    entropy_coef: float = 1e-5
-    aux_coef: float = 3.0
-    lr: float = 1e-4
-    target_kl: float = 0.01  # early stop of the minibatch loop
-    hard_kl: float = 0.03  # revert the whole update
-    max_grad_norm: float = math.inf  # none in the paper (see module doc); e.g. 0.5 clips
+    # Data (sociajax.fields): read from LearnerData, so they may differ between conditions.
+    gamma: float = fields.data(0.993, "discount factor")
+    gae_lambda: float = fields.data(0.97, "GAE lambda")
+    clip_eps: float = fields.data(0.2, "PPO clip range")
+    value_coef: float = fields.data(0.1, "value loss coefficient")
+    entropy_coef: float = fields.data(1e-5, "entropy bonus coefficient")
+    aux_coef: float = fields.data(3.0, "auxiliary loss coefficient (of learners with agents.N.aux)")
+    lr: float = 1e-4  # a default only: each learner's own is agents.N.lr
+    target_kl: float = fields.data(0.01, "KL early stop of the minibatch loop")
+    hard_kl: float = fields.data(0.03, "KL above which the whole update is reverted")
+    # none in the paper (see module doc); e.g. 0.5 clips
+    max_grad_norm: float = fields.data(math.inf, "global gradient norm clip (inf: none)")
     adam_eps: float = 1e-8  # PyTorch's Adam default, which the paper used
     num_minibatches: int = 20
     minibatch_segments: int = 512

@@ -1,7 +1,7 @@
 """Training: typed configs and presets, populations, rollouts, the compiled trainer and runs."""
 
-from sociajax.training.conditions import DATA_FIELDS, RunData, grid_conditions, static_config
-from sociajax.training.config import AgentConfig, EnvConfig, NetworkConfig, TrainConfig
+from sociajax.training.conditions import RunData
+from sociajax.training.config import DATA_FIELDS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, grid_conditions, static_config
 from sociajax.training.presets import PRESETS, get_preset
 from sociajax.training.schedule import Schedule, parse_schedule
 from sociajax.training.population import Population, PopulationState

@@ -1,20 +1,27 @@
-"""Typed run configuration, its validation, and the named presets.
+"""Typed run configuration: the config classes, their validation, and conditions.
 
 A run is fully described by one :class:`TrainConfig` (frozen dataclasses, so a config is
 hashable: the trainer compiles once per config and caches by it). The CLI
 (``python -m sociajax.train``) is generated from these classes by ``tyro``; every field is
-``--path.to.field VALUE`` (``--ppo.num-envs 64``, ``--agents.0.lr 3e-4``). Each paper
-experiment is a preset: a full config that the CLI's flags then override.
+``--path.to.field VALUE`` (``--ppo.num-envs 64``, ``--agents.0.lr 3e-4``). Each field says
+where it is declared whether it is static, data or host-only (:mod:`sociajax.fields`); the
+fields a condition may set (:data:`DATA_FIELDS`), the config a compiled program depends on
+(:func:`static_config`, :func:`program_config`) and what ``--resume`` may change
+(:data:`RESUMABLE_CHANGES`) are derived from that. Named configs (the paper's experiments,
+the main job) are in :mod:`sociajax.training.presets`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import numbers
-from typing import Any, Literal, Optional
+import typing
+from typing import Any, Literal, Optional, Sequence
 
+from sociajax import fields
 from sociajax.agents.network import check_dtype, check_speed_settings
 from sociajax.agents.ppo import AUX_TARGETS, OBJECTIVES, PPOConfig
 from sociajax.agents.scripted import POLICIES
@@ -41,24 +48,26 @@ class AgentConfig:
     ``imitate``'s actions from that agent's own views (default: the first scripted or frozen
     agent). ``presence``: probability of taking part in an episode, a number or a schedule
     over episodes (``sociajax.training.schedule``); experts at 0 give solo training.
-    All of these are data (:mod:`sociajax.training.conditions`): they may differ between the
-    conditions of one compiled program. ``load_seed`` None loads seed ``i`` of the run in
+    All but ``role`` and ``policy`` are data (:mod:`sociajax.fields`): they may differ between
+    the conditions of one compiled program. ``load_seed`` None loads seed ``i`` of the run in
     ``load_from`` into seed ``i`` of this sweep; ``load_update`` None its last checkpoint.
     """
 
     role: Role = "learner"
-    lr: float = 1e-4
-    aux: bool = True
-    aux_target: AuxTarget = "next"
-    objective: Objective = "ppo"
-    imitate: Optional[int] = None
-    presence: str = "1.0"
+    lr: float = fields.data(1e-4, "learning rate (0: the learner never changes)")
+    aux: bool = fields.data(True, "auxiliary loss on or off (off: the paper's vanilla PPO)")
+    aux_target: AuxTarget = fields.data("next", "next (PRED) or current (REC) view")
+    objective: Objective = fields.data("ppo", "ppo, or bc (behaviour cloning of agents.N.imitate)")
+    imitate: Optional[int] = fields.data(None, "the agent an imitation learner clones")
+    presence: str = fields.data("1.0", "probability of taking part in an episode: a number or a schedule")
     policy: str = "oracle"
-    epsilon: float = 0.0
-    load_from: str = ""  # run folder whose checkpoint gives this agent's initial params
-    load_agent: int = 0  # agent index in that run
-    load_seed: Optional[int] = None  # seed index in that run; None: the same index as this seed
-    load_update: Optional[int] = None  # checkpoint (update number); None: the last one
+    epsilon: float = fields.data(
+        0.0, "a scripted agent's chance per step of a random move instead (an imperfect expert)"
+    )
+    load_from: str = fields.data("", "run folder of the agent's initial params")
+    load_agent: int = fields.data(0, "agent index in that run")
+    load_seed: Optional[int] = fields.data(None, "seed index in that run (None: seed-matched)")
+    load_update: Optional[int] = fields.data(None, "checkpoint of that run (None: the last)")
 
     def __post_init__(self) -> None:
         if isinstance(self.presence, (int, float)) and not isinstance(self.presence, bool):
@@ -109,7 +118,7 @@ class EnvConfig:
     max_steps: Optional[int] = None
     # Reward for entering a wrong goal (Goal Cycle): a number or a schedule over episodes,
     # e.g. the experts' curriculum "-0.5,-1.0@81920,-1.5@163840" (sociajax.training.schedule).
-    penalty: Optional[str] = None
+    penalty: Optional[str] = fields.data(None, "reward for a wrong goal: a number or a schedule over episodes")
 
     def __post_init__(self) -> None:
         if isinstance(self.penalty, (int, float)) and not isinstance(self.penalty, bool):
@@ -133,22 +142,23 @@ class TrainConfig:
     ppo: PPOConfig = PPOConfig()
     network: NetworkConfig = NetworkConfig()
     # Conditions trained side by side in one compiled program, each "NAME: FIELD=VALUE ..."
-    # over data fields only (sociajax.training.conditions); () trains the config as it is.
-    conditions: tuple[str, ...] = ()
-    total_env_steps: int = 1_000_000
-    seed: int = 0
+    # over data fields only (:func:`set_fields`); () trains the config as it is.
+    conditions: tuple[str, ...] = fields.data((), "the conditions of one program")
+    total_env_steps: int = fields.host(1_000_000, resumable=True)
+    seed: int = fields.host(0, resumable=False)
     num_seeds: int = 1
     # Updates per compiled call (logging/checkpoints between calls). Above 1 the updates run
     # in a ``lax.scan``: right on GPUs; on CPUs XLA runs loop bodies ~4x slower, so use 1.
     updates_per_chunk: int = 10
-    checkpoint_every: int = 5  # chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)
-    keep_checkpoints: int = 2
-    run_dir: str = "runs/default"
-    tensorboard: bool = False  # also write TensorBoard scalars (needs tensorboardX)
+    # chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)
+    checkpoint_every: int = fields.host(5, resumable=True)
+    keep_checkpoints: int = fields.host(2, resumable=True)
+    run_dir: str = fields.host("runs/default", resumable=False)
+    tensorboard: bool = fields.host(False, resumable=True)  # also write TensorBoard scalars (needs tensorboardX)
     # Episodes of a random policy in each learned agent's seat, for the plot's reference line
     # (0: skip). Measured once per run folder, into baseline.json.
-    baseline_episodes: int = 64
-    progress: bool = True  # progress bar on stderr
+    baseline_episodes: int = fields.host(64, resumable=True)
+    progress: bool = fields.host(True, resumable=True)  # progress bar on stderr
 
     def __post_init__(self) -> None:
         validate(self)
@@ -272,9 +282,175 @@ def validate(config: TrainConfig) -> None:
     if not isinstance(config.conditions, tuple) or not all(isinstance(c, str) for c in config.conditions):
         raise ValueError(f"conditions must be a tuple of strings 'NAME: FIELD=VALUE ...', got {config.conditions!r}")
     if config.conditions:
-        from sociajax.training.conditions import condition_configs
-
         condition_configs(config)  # each condition parses, is data only, and validates
+
+
+# ---------------------------------------------------------------------- conditions
+def _data_fields() -> dict[str, str]:
+    """Every data field's CLI path (``agents.N.lr``, N an agent index) and its one-line doc,
+    read from the field markers (:mod:`sociajax.fields`)."""
+    out: dict[str, str] = {}
+    for prefix, kind in (("env", EnvConfig), ("agents.N", AgentConfig), ("ppo", PPOConfig)):
+        out.update({f"{prefix}.{f.name}": f.metadata["doc"] for f in fields.of_kind(kind, "data")})
+    return out
+
+
+# The fields a condition or grid may set, and nothing else.
+DATA_FIELDS: dict[str, str] = _data_fields()
+# What ``--resume`` may change in a run folder's config.
+RESUMABLE_CHANGES: tuple[str, ...] = tuple(
+    f.name for f in fields.of_kind(TrainConfig, "host") if f.metadata["resumable"]
+)
+
+
+def is_data_field(path: str) -> bool:
+    """Whether ``path`` (e.g. ``agents.0.lr``) is a data field."""
+    pattern = ".".join("N" if part.isdigit() else part for part in path.split("."))
+    return pattern in DATA_FIELDS
+
+
+# ---------------------------------------------------------------------- parsing
+def _field_type(kind: type, name: str) -> Any:
+    hints = typing.get_type_hints(kind)
+    if name not in hints:
+        raise KeyError(name)
+    return hints[name]
+
+
+def _parse_value(path: str, kind: Any, text: str) -> Any:
+    """``text`` as a value of type ``kind`` (int, float, bool, str, Literal, Optional)."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Union:
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        if text.lower() == "none":
+            return None
+        return _parse_value(path, options[0], text)
+    if origin is typing.Literal:
+        choices = typing.get_args(kind)
+        if text not in choices:
+            raise ValueError(f"{path} must be one of {choices}, got {text!r}")
+        return text
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError(f"{path} must be true or false, got {text!r}")
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{path} must be a {kind.__name__}, got {text!r}") from None
+    return text
+
+
+def set_field(config: TrainConfig, path: str, text: str) -> TrainConfig:
+    """``config`` with the field at ``path`` (``env.penalty``, ``agents.0.lr``, ``ppo.gamma``;
+    dashes read as underscores) set from ``text``; raises ValueError naming the path if it is
+    unknown or not a data field."""
+    return set_fields(config, ((path, text),))
+
+
+def set_fields(config: TrainConfig, assignments: Sequence[tuple[str, str]]) -> TrainConfig:
+    """``config`` with every ``(path, text)`` of ``assignments`` set (see :func:`set_field`),
+    validated once, at the end: checks that tie fields together (``objective=bc`` needs an
+    agent to imitate) see the whole condition, whatever order its fields come in."""
+    env, ppo, agents = config.env, config.ppo, list(config.agents)
+    for path, text in assignments:
+        path = path.strip().replace("-", "_")
+        parts = path.split(".")
+        if not is_data_field(path):
+            known = ", ".join(DATA_FIELDS)
+            raise ValueError(
+                f"{path} is not a data field: it sets the compiled program (shapes or code paths), "
+                f"or does not exist, so it cannot differ between conditions of one program; data fields: {known}"
+            )
+        if parts[0] == "env":
+            value = _parse_value(path, _field_type(EnvConfig, parts[1]), text)
+            env = dataclasses.replace(env, **{parts[1]: value})
+        elif parts[0] == "ppo":
+            value = _parse_value(path, _field_type(PPOConfig, parts[1]), text)
+            ppo = dataclasses.replace(ppo, **{parts[1]: value})
+        else:
+            index, name = int(parts[1]), parts[2]
+            if not 0 <= index < len(agents):
+                raise ValueError(f"{path}: agent index {index} out of range (the config has {len(agents)} agents)")
+            value = _parse_value(path, _field_type(AgentConfig, name), text)
+            agents[index] = dataclasses.replace(agents[index], **{name: value})
+    return dataclasses.replace(config, env=env, ppo=ppo, agents=tuple(agents))
+
+
+def parse_condition(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``"NAME: FIELD=VALUE FIELD=VALUE"`` -> (name, ((field, value), ...)); without a name,
+    the assignments themselves name the condition."""
+    name, sep, body = spec.partition(":")
+    if not sep or "=" in name:
+        name, body = "", spec
+    assignments = []
+    for item in body.split():
+        field, eq, value = item.partition("=")
+        if not eq or not field or not value:
+            raise ValueError(f"condition {spec!r}: {item!r} is not FIELD=VALUE")
+        assignments.append((field, value))
+    name = name.strip() or " ".join(f"{f}={v}" for f, v in assignments) or "base"
+    return name, tuple(assignments)
+
+
+def grid_conditions(grids: Sequence[str]) -> tuple[str, ...]:
+    """Conditions of the product of grids ``"FIELD=V1,V2"`` (``|`` separates values that
+    themselves hold commas, such as schedules: ``"env.penalty=-0.5,-1.0@81920|-1.5"``)."""
+    axes = []
+    for grid in grids:
+        field, eq, values = grid.partition("=")
+        if not eq or not field.strip() or not values:
+            raise ValueError(f"--grid {grid!r} is not FIELD=V1,V2,...")
+        options = values.split("|") if "|" in values else values.split(",")
+        if any(not o.strip() for o in options):
+            raise ValueError(f"--grid {grid!r} has an empty value")
+        axes.append([(field.strip(), o.strip()) for o in options])
+    return tuple(" ".join(f"{f}={v}" for f, v in combo) for combo in itertools.product(*axes))
+
+
+def condition_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """(name, full config) per condition; ``[("base", config)]`` without conditions. Each
+    condition's config is validated; names must be unique."""
+    if not config.conditions:
+        return [("base", config)]
+    base = dataclasses.replace(config, conditions=())
+    out: list[tuple[str, TrainConfig]] = []
+    for spec in config.conditions:
+        name, assignments = parse_condition(spec)
+        try:
+            condition = set_fields(base, assignments)
+        except ValueError as err:
+            raise ValueError(f"conditions: {name!r}: {err}") from None
+        out.append((name, condition))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"conditions: names must be unique, got {names}")
+    return out
+
+
+def static_config(config: TrainConfig) -> TrainConfig:
+    """``config`` with every data field at its default and no conditions: what the compiled
+    program depends on. Configs with equal static configs share one program."""
+    return dataclasses.replace(
+        config,
+        **{f.name: f.default for f in fields.of_kind(TrainConfig, "data")},
+        env=fields.with_defaults(config.env, "data"),
+        agents=tuple(fields.with_defaults(agent, "data") for agent in config.agents),
+        ppo=fields.with_defaults(config.ppo, "data"),
+    )
+
+
+def program_config(config: TrainConfig) -> TrainConfig:
+    """:func:`static_config` with the host-only fields (run length, seed, logging, folder) at
+    their defaults too: the key of a compiled program, shared by every config that builds
+    it."""
+    return fields.with_defaults(static_config(config), "host")
 
 
 def imitated_agent(config: TrainConfig, agent: int) -> Optional[int]:

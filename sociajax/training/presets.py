@@ -1,8 +1,5 @@
-"""Named configs: ``python -m sociajax.train --preset NAME`` starts from one of these.
-
-They live apart from :mod:`sociajax.training.config` because a preset with conditions is
-validated through :mod:`sociajax.training.conditions`, which itself builds on the config
-types.
+"""Named configs: ``python -m sociajax.train --preset NAME`` starts from one of these, and
+the CLI's flags then override any field.
 """
 
 from __future__ import annotations

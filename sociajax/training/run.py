@@ -28,16 +28,13 @@ import jax
 import numpy as np
 
 from sociajax.training.checkpoint import Checkpointer, load_agent_params
-from sociajax.training.config import TrainConfig
+from sociajax.training.config import RESUMABLE_CHANGES, TrainConfig
 from sociajax.training.distributed import barrier, gather_chunk, is_primary
 from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows, late_returns
 from sociajax.training.trainer import Trainer, make_train
 
 # Fields that may differ between a run folder's config and the config that resumes it:
 # they change how long or how verbosely it runs, not what one update computes.
-RESUMABLE_CHANGES = (
-    "total_env_steps", "checkpoint_every", "keep_checkpoints", "tensorboard", "progress", "baseline_episodes"
-)
 
 
 @dataclasses.dataclass
@@ -105,7 +102,7 @@ def loaded_params(trainer: Trainer) -> dict[int, tuple[Any, np.ndarray]]:
     """``{agent: (params [R, ...], use bool [R])}`` for the agents some condition loads
     (``load_from``): run ``r`` gets seed ``load_seed`` of that run, or with ``load_seed``
     None its own seed index (seed-matched), at checkpoint ``load_update`` (None: the last)."""
-    from sociajax.training.conditions import condition_configs
+    from sociajax.training.config import condition_configs
 
     config = trainer.config
     conditions = condition_configs(config)
@@ -180,7 +177,7 @@ def random_baseline(trainer: Trainer, run_dir: Path) -> Optional[list[float]]:
     if path.exists():
         return json.loads(path.read_text())["random_policy_return"]
     from sociajax.agents.scripted import RandomPolicy, make_policy
-    from sociajax.eval.scripted import scripted_returns
+    from sociajax.agents.rollouts import scripted_returns
 
     # The world as the first condition's learners face it at the end of its schedules (its
     # penalty and the experts' presence and epsilon), which is what their late returns are

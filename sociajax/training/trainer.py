@@ -39,8 +39,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from sociajax.agents.ppo import ppo_update
 from sociajax.envs.core import EnvParams, MultiAgentGridEnv
 from sociajax.envs.registry import make
-from sociajax.training.conditions import RunData, condition_names, runs_data, static_config
-from sociajax.training.config import TrainConfig, env_overrides, num_actions, rollout_length
+from sociajax.training.conditions import RunData, condition_names, runs_data
+from sociajax.training.config import TrainConfig, env_overrides, num_actions, program_config, rollout_length, static_config
 from sociajax.training.population import Population, PopulationState
 from sociajax.training.rollout import ROLLOUT_AXES, collect
 
@@ -129,14 +129,10 @@ class Trainer:
 
     @property
     def program_key(self) -> tuple:
-        """What the compiled program depends on: the static config (data fields at their
-        defaults; run length, logging and folder left out), the number of runs and
-        schedule stages; the rest of the state's shapes are in ``compiled_chunk``'s key."""
-        static = dataclasses.replace(
-            static_config(self.config), total_env_steps=1, seed=0, run_dir="-", checkpoint_every=1,
-            keep_checkpoints=1, tensorboard=False, baseline_episodes=0, progress=False,
-        )
-        return (static, self.num_runs, self.updates_per_chunk, self.rollout_steps)
+        """What the compiled program depends on: the config with data and host-only fields at
+        their defaults (``config.program_config``), the number of runs and schedule stages;
+        the rest of the state's shapes are in ``compiled_chunk``'s key."""
+        return (program_config(self.config), self.num_runs, self.updates_per_chunk, self.rollout_steps)
 
     def place(self, tree: Any) -> Any:
         """Put a run-stacked pytree on the devices (sharded along runs when several). With

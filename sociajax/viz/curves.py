@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from collections import defaultdict
 from typing import Optional
@@ -59,9 +60,8 @@ def plot_learning_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sociajax.training.logging import read_metrics
-
-    rows = read_metrics(metrics_csv)
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{metrics_csv} has no rows to plot")
     series: dict[tuple[str, int, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))

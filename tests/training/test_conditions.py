@@ -13,7 +13,7 @@ from training_kit import NOVICE, ORACLE, tiny
 
 import sociajax
 from sociajax.training import AgentConfig, TrainConfig, grid_conditions, make_train, parse_schedule
-from sociajax.training.conditions import condition_configs, set_field, static_config
+from sociajax.training.config import condition_configs, set_field, static_config
 from sociajax.training.logging import COLUMNS, read_metrics
 from sociajax.training.run import loaded_params, train
 from sociajax.training.schedule import Schedule

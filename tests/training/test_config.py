@@ -9,7 +9,7 @@ import pytest
 from sociajax.agents.ppo import PPOConfig
 from sociajax.train import parse_args
 from sociajax.training import PRESETS, AgentConfig, EnvConfig, NetworkConfig, TrainConfig, get_preset
-from sociajax.training.conditions import condition_configs, static_config
+from sociajax.training.config import condition_configs, static_config
 from sociajax.training.config import rollout_length
 
 from training_kit import NOVICE, ORACLE, tiny
@@ -100,3 +100,39 @@ def test_cli_rejects_a_bad_value_with_its_field(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         parse_args(["--preset", "no-such-preset"])
     assert "unknown preset" in str(exit_.value.code)
+
+
+def test_each_fields_kind_is_declared_once_and_the_lists_follow_from_it() -> None:
+    """The data fields, the static config, the program key and what --resume may change all
+    come from the field markers (sociajax.fields)."""
+    import dataclasses
+
+    from sociajax import fields
+    from sociajax.training.config import DATA_FIELDS, RESUMABLE_CHANGES, program_config
+
+    agent_data = {"lr", "aux", "aux_target", "objective", "imitate", "presence", "epsilon", "load_from",
+                  "load_agent", "load_seed", "load_update"}
+    ppo_data = {"gamma", "gae_lambda", "clip_eps", "value_coef", "entropy_coef", "aux_coef", "target_kl", "hard_kl",
+                "max_grad_norm"}
+    assert set(DATA_FIELDS) == {"env.penalty"} | {f"agents.N.{n}" for n in agent_data} | {f"ppo.{n}" for n in ppo_data}
+    assert all(doc for doc in DATA_FIELDS.values())
+    assert set(RESUMABLE_CHANGES) == {"total_env_steps", "checkpoint_every", "keep_checkpoints", "tensorboard",
+                                      "baseline_episodes", "progress"}
+    assert {f.name for f in fields.of_kind(TrainConfig, "host")} == set(RESUMABLE_CHANGES) | {"seed", "run_dir"}
+    assert all(fields.kind(f) in fields.KINDS for cls in (TrainConfig, EnvConfig, AgentConfig, PPOConfig, NetworkConfig)
+               for f in dataclasses.fields(cls))
+
+    busy = tiny(
+        env=EnvConfig("GoalCycle-3", max_steps=16, penalty="-0.5"),
+        agents=(AgentConfig(lr=3e-4, aux=False), dataclasses.replace(ORACLE, presence="0.5")),
+        ppo=PPOConfig(num_envs=2, num_minibatches=2, minibatch_segments=2, recompute_every=1, gamma=0.9),
+        conditions=("a: agents.0.lr=1e-3",), seed=7, total_env_steps=64, run_dir="elsewhere", progress=True,
+    )
+    static = static_config(busy)
+    assert static.env.penalty is None and static.conditions == () and static.ppo.gamma == PPOConfig().gamma
+    assert static.agents[0] == AgentConfig() and static.agents[1] == ORACLE
+    assert (static.seed, static.run_dir, static.ppo.num_envs, static.env.max_steps) == (7, "elsewhere", 2, 16)
+    keyed = program_config(busy)
+    assert (keyed.seed, keyed.run_dir, keyed.total_env_steps) == (0, "runs/default", 1_000_000)
+    assert keyed == program_config(dataclasses.replace(busy, seed=3, run_dir="x", total_env_steps=32, conditions=()))
+    assert keyed != program_config(dataclasses.replace(busy, num_seeds=2))

@@ -14,7 +14,7 @@ import pytest
 
 from sociajax.train import parse_args
 from sociajax.training import AgentConfig, EnvConfig
-from sociajax.training.conditions import static_config
+from sociajax.training.config import static_config
 from sociajax.training.logging import COLUMNS, read_metrics
 from sociajax.training.run import loaded_params, train
 from sociajax.training.trainer import make_train
