@@ -49,7 +49,7 @@ from sociajax.agents.network import DTYPES, OBS_SHAPE, SocialNet, default_lstm_u
 from sociajax.agents.ppo import MINIBATCH_LOOPS, PPOConfig
 from sociajax.training import AgentConfig, EnvConfig, NetworkConfig, TrainConfig, make_train
 
-# Environment variables that decide how much GPU memory JAX takes (README "Benchmarks").
+# Environment variables that decide how much GPU memory JAX takes (docs/benchmarks.md, "The GPU suite").
 XLA_ENV = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR", "XLA_FLAGS")
 
 SCHEDULES = {

@@ -48,7 +48,7 @@ LATE_FRACTION = 0.1  # the late return: the last 10% of updates
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One point of the search. Defaults: the 7x7 trial of shared/docs/miniature.md (no walls,
+    """One point of the search. Defaults: the 7x7 trial in the project notes (no walls,
     64-step episodes, 64 episodes per update in 8 minibatches of 32 segments, lr 1e-3, entropy
     1e-3, penalty -1.5, the paper's 7 actions, 1.6M env steps per run)."""
 

@@ -3,7 +3,7 @@
 Observations are built by *gathering* 3x3-pixel tiles from a small atlas computed once with
 NumPy, never by drawing per step. Sprites follow the original renderer: each tile is drawn at
 three times its size and averaged down (anti-aliasing), so the agent triangle is not a flat
-colour. Colours and geometry are the original's (see README, "Faithfulness").
+colour. Colours and geometry are the original's (docs/differences.md lists where we differ).
 """
 
 from __future__ import annotations
