@@ -91,10 +91,15 @@ def evaluate(args: EvalArgs) -> dict:
     return report
 
 
+def _prog() -> str:
+    """The command as the user typed it: the console script or ``python -m``."""
+    return "sociajax-evaluate" if Path(sys.argv[0]).name == "sociajax-evaluate" else "python -m sociajax.evaluate"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import tyro
 
-    args = tyro.cli(EvalArgs, args=argv, prog="python -m sociajax.evaluate")
+    args = tyro.cli(EvalArgs, args=argv, prog=_prog())
     try:
         report = evaluate(args)
     except (ValueError, FileNotFoundError) as err:

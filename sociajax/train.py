@@ -66,7 +66,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
         "are separated by |)."
     )
     try:
-        config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog="python -m sociajax.train")
+        config = tyro.cli(TrainConfig, default=default, args=rest, description=description, prog=_prog())
         if known.grid:
             from sociajax.training.config import grid_conditions
 
@@ -79,6 +79,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     except ValueError as err:  # validation of the combined config
         raise SystemExit(f"error: {err}") from None
     return config, known.resume
+
+
+def _prog() -> str:
+    """The command as the user typed it: the console script or ``python -m``."""
+    return "sociajax-train" if Path(sys.argv[0]).name == "sociajax-train" else "python -m sociajax.train"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,8 +9,8 @@ Architecture (paper, Appendix 7.7; shapes for one 21x21x3 egocentric view)::
     flatten 576 -> Dense 192, tanh
     LSTM 192 (carry reset to zeros where an episode starts)
     value head:  Dense 64 tanh, Dense 64 tanh, Dense 1
-    policy head: Dense 64 tanh, Dense 64 tanh, Dense 7 (logits)
-    aux decoder: concat(LSTM output 192, one-hot action 7) -> Dense 576, tanh -> [3, 3, 64]
+    policy head: Dense 64 tanh, Dense 64 tanh, Dense 7 (logits; 3 with the "move" action set)
+    aux decoder: concat(LSTM output 192, one-hot action) -> Dense 576, tanh -> [3, 3, 64]
                  ConvT 64->64 3x3 VALID -> [5, 5, 64]  leaky ReLU
                  ConvT 64->32 3x3 VALID -> [7, 7, 32]  leaky ReLU
                  ConvT 32->3 3x3 stride 3 VALID -> [21, 21, 3]  (no output activation)
@@ -79,6 +79,18 @@ def check_dtype(owner: str, dtype: Any) -> None:
         raise ValueError(f"{owner}.dtype must be one of {DTYPES}, got {dtype!r}")
 
 
+def check_obs_shape(owner: str, shape: Any) -> None:
+    """Raise a ValueError naming ``owner.obs_shape`` unless it is a square view (side, side, C)
+    whose side is a multiple of 3 and at least 15 (the stride-3 convolution and two 3x3
+    VALID ones need a 5x5 grid or more)."""
+    ok = (
+        isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)
+        and shape[0] == shape[1] and shape[0] % 3 == 0 and shape[0] >= 15
+    )
+    if not ok:
+        raise ValueError(f"{owner}.obs_shape must be (side, side, channels) with side a multiple of 3 and >= 15, got {shape!r}")
+
+
 @struct.dataclass
 class UnrollOutput:
     """Everything one unroll produces. Leading axes [T, *batch].
@@ -103,40 +115,6 @@ class UnrollOutput:
     aux_error: Optional[jax.Array] = None
 
 
-class _ResetLSTMStep(nn.Module):
-    """One step of :func:`ResetLSTM`: zero the carry where ``start``, then the LSTM cell."""
-
-    features: int = HIDDEN
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, carry: Carry, xs: tuple[jax.Array, jax.Array]):
-        x, start = xs
-        keep = jnp.logical_not(start)[..., None]
-        carry = jax.tree.map(lambda c: jnp.where(keep, c, jnp.zeros_like(c)), carry)
-        cell = nn.OptimizedLSTMCell(self.features, name="cell")
-        if self.is_initializing() or jnp.dtype(self.dtype) == jnp.float32:
-            new_carry, y = cell(carry, x)
-            return new_carry, (y, carry)
-        new_carry = _lstm_cell(self.variables["params"]["cell"], carry, x, self.dtype)
-        return new_carry, (new_carry[1], carry)
-
-
-def _lstm_cell(params: Any, carry: Carry, x: jax.Array, dtype: Any) -> Carry:
-    """``nn.OptimizedLSTMCell``'s step on its ``params`` with the two gate projections in
-    ``dtype`` and everything else (bias, gates, carry) in float32: a float32 carry keeps
-    small updates of c over hundreds of steps, and float32 bias sums keep its gradient exact."""
-    c, h = carry
-    gates = ("i", "f", "g", "o")
-    w_in = jnp.concatenate([params[f"i{g}"]["kernel"] for g in gates], -1)
-    w_h = jnp.concatenate([params[f"h{g}"]["kernel"] for g in gates], -1)
-    bias = jnp.concatenate([params[f"h{g}"]["bias"] for g in gates], -1)
-    z = _matmul(x, w_in, dtype).astype(jnp.float32) + _matmul(h, w_h, dtype).astype(jnp.float32) + bias
-    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
-    new_c = jax.nn.sigmoid(zf) * c + jax.nn.sigmoid(zi) * jnp.tanh(zg)
-    return new_c, jax.nn.sigmoid(zo) * jnp.tanh(new_c)
-
-
 def _matmul(x: jax.Array, kernel: jax.Array, dtype: Any) -> jax.Array:
     """``x @ kernel`` with both cast to ``dtype`` (the matmul's precision)."""
     return x.astype(dtype) @ kernel.astype(dtype)
@@ -149,30 +127,105 @@ def _add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
     return (y.astype(jnp.float32) + bias.astype(jnp.float32)).astype(y.dtype)
 
 
-def _dense(params: Any, x: jax.Array, dtype: Any) -> jax.Array:
-    """``nn.Dense`` on explicit params: the matmul in ``dtype``, the bias added in float32."""
-    return _add_bias(_matmul(x, params["kernel"], dtype), params["bias"])
+def _dense(layer: tuple[jax.Array, jax.Array], x: jax.Array, dtype: Any) -> jax.Array:
+    """A dense layer on its ``(kernel, bias)``: the matmul in ``dtype``, the bias added in
+    float32 (``nn.Dense``'s numbers in float32)."""
+    kernel, bias = layer
+    return _add_bias(_matmul(x, kernel, dtype), bias)
 
 
-def ResetLSTM(
-    features: int = HIDDEN, unroll: int = 1, name: Optional[str] = None, dtype: Any = jnp.float32
-) -> nn.Module:
-    """An LSTM scanned over time whose carry is zeroed where ``starts[t]`` is True.
+def _conv(layer: tuple[jax.Array, jax.Array], x: jax.Array, dtype: Any, stride: int, transpose: bool = False) -> jax.Array:
+    """:func:`conv3x3` on its ``(kernel, bias)`` with input and kernel in ``dtype``."""
+    kernel, bias = layer
+    return conv3x3(x.astype(dtype), kernel.astype(dtype), bias, stride, transpose)
 
-    ``__call__(carry, (x [T, *batch, F], starts [T, *batch]))`` returns
-    ``(final_carry, (outputs [T, *batch, H], step_carries))``. ``unroll`` steps run per loop
-    iteration (``lax.scan``'s ``unroll``): the same numbers, fewer iterations. ``dtype``: the
-    gate projections' precision (carry and outputs stay float32).
-    """
-    scanned = nn.scan(
-        _ResetLSTMStep,
-        variable_broadcast="params",
-        split_rngs={"params": False},
-        in_axes=0,
-        out_axes=0,
-        unroll=unroll,
-    )
-    return scanned(features, dtype, name=name)
+
+class _Params(nn.Module):
+    """Declares one layer's parameters under its name (``kernel``, then ``bias`` unless
+    ``use_bias`` is False; float32, as ``nn.Dense`` / ``nn.Conv`` create them) and returns
+    them. Every layer of :class:`SocialNet` computes as a pure function of these, so the
+    same code runs at init and apply, and chunked maps, remat and scans close over them."""
+
+    kernel_shape: tuple[int, ...]
+    kernel_init: Any = nn.initializers.lecun_normal()
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self) -> tuple[jax.Array, Optional[jax.Array]]:
+        kernel = self.param("kernel", self.kernel_init, self.kernel_shape, jnp.float32)
+        if not self.use_bias:
+            return kernel, None
+        return kernel, self.param("bias", nn.initializers.zeros_init(), (self.kernel_shape[-1],), jnp.float32)
+
+
+_GATES = ("i", "f", "g", "o")
+
+
+class _LSTMCellParams(nn.Module):
+    """The parameters of ``nn.OptimizedLSTMCell`` (same names, shapes and initialisers, so
+    checkpoints and initial values are shared): per gate, an input kernel ``i*`` (LeCun
+    normal, no bias) and a recurrent kernel ``h*`` (orthogonal) with the gate's bias.
+    Returns them concatenated over the gates: (w_in [F, 4H], w_h [H, 4H], bias [4H])."""
+
+    features: int
+    in_features: int
+
+    @nn.compact
+    def __call__(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        w_in, w_h, bias = [], [], []
+        for gate in _GATES:
+            w_in.append(_Params((self.in_features, self.features), use_bias=False, name=f"i{gate}")()[0])
+            kernel, b = _Params((self.features, self.features), nn.initializers.orthogonal(), name=f"h{gate}")()
+            w_h.append(kernel)
+            bias.append(b)
+        return jnp.concatenate(w_in, -1), jnp.concatenate(w_h, -1), jnp.concatenate(bias, -1)
+
+
+class _LSTMParams(nn.Module):
+    """Holds the cell's parameters under ``cell`` (the tree ``core/cell/...``)."""
+
+    features: int
+    in_features: int
+
+    @nn.compact
+    def __call__(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        return _LSTMCellParams(self.features, self.in_features, name="cell")()
+
+
+def _lstm_cell(weights: tuple[jax.Array, jax.Array, jax.Array], carry: Carry, x: jax.Array, dtype: Any) -> Carry:
+    """One LSTM step (``nn.OptimizedLSTMCell``'s function, gates i, f, g, o) with the two
+    gate projections in ``dtype`` and everything else (bias, gates, carry) in float32: a
+    float32 carry keeps small updates of c over hundreds of steps, and float32 bias sums keep
+    its gradient exact. The sums run in the cell's order, so float32 gives its numbers."""
+    w_in, w_h, bias = weights
+    c, h = carry
+    z = (_matmul(h, w_h, dtype).astype(jnp.float32) + bias) + _matmul(x, w_in, dtype).astype(jnp.float32)
+    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
+    new_c = jax.nn.sigmoid(zf) * c + jax.nn.sigmoid(zi) * jnp.tanh(zg)
+    return new_c, jax.nn.sigmoid(zo) * jnp.tanh(new_c)
+
+
+def _reset_lstm(
+    weights: tuple[jax.Array, jax.Array, jax.Array],
+    carry: Carry,
+    x: jax.Array,
+    starts: jax.Array,
+    dtype: Any,
+    unroll: int,
+) -> tuple[Carry, tuple[jax.Array, Carry]]:
+    """The LSTM over time (x [T, *batch, F], starts [T, *batch]), its carry zeroed before
+    step t where ``starts[t]`` (PureJaxRL's ``ScannedRNN`` idea: a ``where``, no ``cond``).
+    Returns (final carry, (outputs [T, *batch, H], the carry each step consumed, after its
+    reset)). ``unroll`` steps run per loop iteration: the same numbers, fewer iterations."""
+
+    def step(carry: Carry, inputs: tuple[jax.Array, jax.Array]):
+        x_t, start = inputs
+        keep = jnp.logical_not(start)[..., None]
+        carry = jax.tree.map(lambda c: jnp.where(keep, c, jnp.zeros_like(c)), carry)
+        new_carry = _lstm_cell(weights, carry, x_t, dtype)
+        return new_carry, (new_carry[1], carry)
+
+    return jax.lax.scan(step, carry, (x, starts), unroll=unroll)
 
 
 def _patches(x: jax.Array, stride: int) -> jax.Array:
@@ -228,43 +281,25 @@ def conv3x3(x: jax.Array, kernel: jax.Array, bias: jax.Array, stride: int = 1, t
     return _add_bias(sum(pad(blocks[:, :, :, dy, dx], dy, dx) for dy in range(3) for dx in range(3)), bias)
 
 
-def _encoder(layers: Sequence[Any], x: jax.Array) -> jax.Array:
-    """uint8 [N, 21, 21, 3] -> [N, H] through ``layers`` = (conv1, conv2, conv3, embed), in the
-    layers' dtype (each casts its input)."""
+Layer = tuple  # (kernel, bias) of one layer
+
+
+def _encoder(layers: Sequence[Layer], dtype: Any, x: jax.Array) -> jax.Array:
+    """uint8 [N, side, side, 3] -> [N, H]: three convolutions and the embedding (``layers`` =
+    conv1, conv2, conv3, embed), the matmuls in ``dtype``."""
     x = x.astype(jnp.float32) / 255.0
-    for conv in layers[:3]:
-        x = nn.leaky_relu(conv(x))
-    return jnp.tanh(layers[3](x.reshape(x.shape[0], -1)))
+    for layer, stride in zip(layers[:3], (3, 1, 1)):
+        x = nn.leaky_relu(_conv(layer, x, dtype, stride))
+    return jnp.tanh(_dense(layers[3], x.reshape(x.shape[0], -1), dtype))
 
 
-def _decoder(layers: Sequence[Any], z: jax.Array) -> jax.Array:
-    """[N, H + A] -> [N, 21, 21, 3] through ``layers`` = (aux_fc, deconv1, deconv2, deconv3),
-    in the layers' dtype."""
-    z = jnp.tanh(layers[0](z)).reshape(z.shape[0], 3, 3, 64)
-    z = nn.leaky_relu(layers[1](z))
-    z = nn.leaky_relu(layers[2](z))
-    return layers[3](z)
-
-
-# (name, stride, transpose) of each per-frame layer; stride None: a Dense layer.
-_ENCODER = (("conv1", 3, False), ("conv2", 1, False), ("conv3", 1, False), ("embed", None, False))
-_DECODER = (("aux_fc", None, False), ("deconv1", 1, True), ("deconv2", 1, True), ("deconv3", 3, True))
-
-
-def _layer_maps(params: Any, spec: Sequence[tuple], dtype: Any = jnp.float32) -> tuple[Any, ...]:
-    """The layers of ``spec`` as pure functions of explicit ``params`` (which ``lax.map`` and
-    ``jax.checkpoint`` may close over), computing what the submodules compute. Each casts its
-    parameters and input to ``dtype`` (the computation's precision; the cast of a float32
-    parameter passes its gradient back in float32; float32 casts are no-ops)."""
-
-    def layer(name: str, stride: Optional[int], transpose: bool) -> Any:
-        kernel, bias = params[name]["kernel"].astype(dtype), params[name]["bias"]
-        if stride is None:
-            return lambda x: _add_bias(x.astype(dtype) @ kernel, bias)
-        conv = functools.partial(conv3x3, kernel=kernel, bias=bias, stride=stride, transpose=transpose)
-        return lambda x: conv(x.astype(dtype))
-
-    return tuple(layer(*entry) for entry in spec)
+def _decoder(layers: Sequence[Layer], dtype: Any, grid: int, z: jax.Array) -> jax.Array:
+    """[N, H + A] -> [N, side, side, 3] (``layers`` = aux_fc, deconv1, deconv2, deconv3; the
+    first reshapes to the encoder's last grid, ``grid`` x ``grid`` x 64), in ``dtype``."""
+    z = jnp.tanh(_dense(layers[0], z, dtype)).reshape(z.shape[0], grid, grid, 64)
+    z = nn.leaky_relu(_conv(layers[1], z, dtype, 1, transpose=True))
+    z = nn.leaky_relu(_conv(layers[2], z, dtype, 1, transpose=True))
+    return _conv(layers[3], z, dtype, 3, transpose=True)
 
 
 def _in_chunks(fn: Any, xs: Any, chunk: int) -> Any:
@@ -299,11 +334,9 @@ def default_chunk() -> int:
 
     On CPU the convolutions' patch matrices and the transposed convolutions' tap planes for
     thousands of frames (100+ MB) spill out of cache, and the layers run at memory speed;
-    small chunks stay in it. Measured on 2 cores: encoding 4,096 frames 103 -> 27 ms; the
-    gradient over a paper minibatch (8,192 frames) of the encoder 477 -> 193 ms and of the
-    decoder with its error 651 -> 313-359 ms (rematerialised chunks, see :func:`_in_chunks`);
-    a paper-schedule update of 2 learners 40 s with chunks of 256, 36 s with 128 or 64. GPUs
-    want the whole batch at once."""
+    small chunks stay in it, several times faster forward and about twice as fast for the
+    gradient (rematerialised chunks, see :func:`_in_chunks`; numbers in docs/benchmarks.md).
+    GPUs want the whole batch at once."""
     return 128 if jax.default_backend() == "cpu" else 0
 
 
@@ -313,10 +346,8 @@ def default_lstm_unroll() -> int:
     An update unrolls the LSTM over the whole rollout 11 times (257 steps each, at the paper's
     schedule). XLA:GPU runs each iteration of a loop as its own kernel launches plus a
     synchronisation with the host, a fixed cost much larger than one LSTM step of 128 envs, so
-    fewer, longer iterations win there (not yet timed on a GPU: ``benchmarks/gpu_suite.sh``
-    compares 1 and 8). On CPU a loop iteration costs little and unrolling is slower: a
-    recompute of 2 learners over 128 envs x 257 steps took 657-671 ms with 1 step per
-    iteration, 717-735 ms with 8 (2 cores)."""
+    fewer, longer iterations win there (``benchmarks/gpu_suite.sh`` compares 1 and 8). On
+    CPU a loop iteration costs little and unrolling is slower (docs/benchmarks.md)."""
     return 1 if jax.default_backend() == "cpu" else 8
 
 
@@ -341,8 +372,14 @@ def _flatten_lead(x: jax.Array, tail: int) -> tuple[jax.Array, tuple[int, ...]]:
 class SocialNet(nn.Module):
     """CNN-LSTM actor-critic with the auxiliary next-observation decoder (see module doc).
 
-    ``SocialNet(num_actions=7, use_aux=True)``. ``use_aux=False`` drops the decoder (the
-    paper's "vanilla PPO" baseline): 496,328 parameters.
+    ``SocialNet(num_actions=7, use_aux=True, obs_shape=(21, 21, 3))``: the action count and
+    view shape are the env's (``Population`` passes them). ``use_aux=False`` drops the
+    decoder (the paper's "vanilla PPO" baseline): 496,328 parameters.
+
+    One forward path: :meth:`setup` declares every layer's parameters once (one line each),
+    and every call computes from them with pure functions (:func:`_encoder`, the LSTM scan,
+    the heads, :func:`_decoder`), at init and apply alike. Adding a layer is one line in
+    ``setup`` and one in the function that uses it.
 
     ``chunk``: the encoder and decoder, which act on each frame alone, run over more than
     ``2 * chunk`` frames ``chunk`` frames at a time (the same numbers to float rounding,
@@ -359,32 +396,43 @@ class SocialNet(nn.Module):
     chunk: Optional[int] = None
     lstm_unroll: Optional[int] = None
     dtype: str = "float32"
+    obs_shape: tuple[int, int, int] = OBS_SHAPE
 
     @property
     def compute_dtype(self) -> Any:
         """The jnp dtype of the matmuls (from ``dtype``)."""
         return jnp.dtype(self.dtype)
 
+    @property
+    def grid(self) -> int:
+        """Side of the encoder's last feature map (3 for a 21x21 view)."""
+        return self.obs_shape[0] // 3 - 4
+
     def setup(self) -> None:
         check_speed_settings("SocialNet", chunk=self.chunk, lstm_unroll=self.lstm_unroll)
         check_dtype("SocialNet", self.dtype)
-        self.conv1 = Conv3x3(32, stride=3)
-        self.conv2 = Conv3x3(64)
-        self.conv3 = Conv3x3(64)
-        self.embed = nn.Dense(self.hidden_size)
-        unroll = default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll
-        self.core = ResetLSTM(self.hidden_size, unroll, dtype=self.compute_dtype)
-        self.value1 = nn.Dense(64)
-        self.value2 = nn.Dense(64)
-        self.value_out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
-        self.policy1 = nn.Dense(64)
-        self.policy2 = nn.Dense(64)
-        self.policy_out = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))
+        check_obs_shape("SocialNet", self.obs_shape)
+        if isinstance(self.num_actions, bool) or not isinstance(self.num_actions, int) or self.num_actions < 1:
+            raise ValueError(f"SocialNet.num_actions must be a positive integer, got {self.num_actions!r}")
+        # The parameters, one line per layer (names and shapes of the paper's layers; see the
+        # module doc); every forward pass below computes from them.
+        channels, hidden, flat = self.obs_shape[-1], self.hidden_size, self.grid * self.grid * 64
+        self.conv1 = _Params((3, 3, channels, 32))
+        self.conv2 = _Params((3, 3, 32, 64))
+        self.conv3 = _Params((3, 3, 64, 64))
+        self.embed = _Params((flat, hidden))
+        self.core = _LSTMParams(hidden, hidden)
+        self.value1 = _Params((hidden, 64))
+        self.value2 = _Params((64, 64))
+        self.value_out = _Params((64, 1), nn.initializers.orthogonal(1.0))
+        self.policy1 = _Params((hidden, 64))
+        self.policy2 = _Params((64, 64))
+        self.policy_out = _Params((64, self.num_actions), nn.initializers.orthogonal(0.01))
         if self.use_aux:
-            self.aux_fc = nn.Dense(3 * 3 * 64)
-            self.deconv1 = Conv3x3(64, transpose=True)
-            self.deconv2 = Conv3x3(32, transpose=True)
-            self.deconv3 = Conv3x3(OBS_SHAPE[-1], stride=3, transpose=True)
+            self.aux_fc = _Params((hidden + self.num_actions, flat))
+            self.deconv1 = _Params((3, 3, 64, 64))
+            self.deconv2 = _Params((3, 3, 64, 32))
+            self.deconv3 = _Params((3, 3, 32, channels))
 
     # ------------------------------------------------------------------ pieces
     def initial_carry(self, batch_shape: Union[int, Sequence[int]] = ()) -> Carry:
@@ -394,54 +442,57 @@ class SocialNet(nn.Module):
         zeros = jnp.zeros(tuple(batch_shape) + (self.hidden_size,), jnp.float32)
         return (zeros, zeros)
 
-    def _per_frame(self, body: Any, spec: Sequence[tuple], xs: Any) -> Any:
-        """``body(layers, xs)`` for the layers named in ``spec``, over arrays xs [N, ...], in
-        chunks of ``chunk`` frames when N is large enough (see the class doc)."""
-        if self.is_initializing():  # the submodules themselves, so that they create their params
-            return body(tuple(getattr(self, name) for name, *_ in spec), xs)
-        params = {name: getattr(self, name).variables["params"] for name, *_ in spec}
-        layers = _layer_maps(params, spec, self.compute_dtype)
+    def _per_frame(self, body: Any, layers: Sequence[Layer], xs: Any) -> Any:
+        """``body(layers, dtype, xs)`` over arrays xs [N, ...], in chunks of ``chunk`` frames
+        when N is large enough (see the class doc). Kernels are cast to ``dtype`` once,
+        biases stay float32."""
+        dtype = self.compute_dtype
+        fn = functools.partial(body, tuple((kernel.astype(dtype), bias) for kernel, bias in layers), dtype)
         chunk = default_chunk() if self.chunk is None else self.chunk
         if chunk > 0 and jax.tree.leaves(xs)[0].shape[0] > 2 * chunk:
-            return _in_chunks(functools.partial(body, layers), xs, chunk)
-        return body(layers, xs)
+            return _in_chunks(fn, xs, chunk)
+        return fn(xs)
+
+    def _decoder_layers(self) -> tuple[Layer, ...]:
+        return (self.aux_fc(), self.deconv1(), self.deconv2(), self.deconv3())
 
     def encode(self, obs: jax.Array) -> jax.Array:
-        """uint8 [..., 21, 21, 3] -> [..., hidden_size] (convs + Dense + tanh), in ``dtype``."""
+        """uint8 [..., side, side, 3] -> [..., hidden_size] (convs + Dense + tanh), in ``dtype``."""
         x, lead = _flatten_lead(obs, 3)
-        return self._per_frame(_encoder, _ENCODER, x).reshape(lead + (self.hidden_size,))
+        layers = (self.conv1(), self.conv2(), self.conv3(), self.embed())
+        return self._per_frame(_encoder, layers, x).reshape(lead + (self.hidden_size,))
 
     def heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """LSTM output [..., H] -> (logits [..., num_actions], value [...]), float32. The hidden
         layers run in ``dtype``, the last ones in float32 (tiny matmuls; the value regresses
         onto returns that bfloat16 would round by up to 0.4%)."""
         low, f32 = self.compute_dtype, jnp.float32
-
-        def dense(name: str, x: jax.Array, dtype: Any) -> jax.Array:
-            layer = getattr(self, name)
-            return layer(x) if self.is_initializing() else _dense(layer.variables["params"], x, dtype)
-
-        v = jnp.tanh(dense("value1", h, low))
-        v = jnp.tanh(dense("value2", v, low))
-        value = dense("value_out", v, f32)[..., 0]
-        p = jnp.tanh(dense("policy1", h, low))
-        p = jnp.tanh(dense("policy2", p, low))
-        return dense("policy_out", p, f32), value
+        v = jnp.tanh(_dense(self.value1(), h, low))
+        v = jnp.tanh(_dense(self.value2(), v, low))
+        value = _dense(self.value_out(), v, f32)[..., 0]
+        p = jnp.tanh(_dense(self.policy1(), h, low))
+        p = jnp.tanh(_dense(self.policy2(), p, low))
+        return _dense(self.policy_out(), p, f32), value
 
     def decode(self, h: jax.Array, actions: jax.Array) -> jax.Array:
-        """(LSTM output [..., H], actions int [...]) -> predicted next obs [..., 21, 21, 3]
+        """(LSTM output [..., H], actions int [...]) -> predicted next obs [..., side, side, 3]
         on the [0, 1] scale (linear output; see module doc), float32."""
         z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
-        return self._per_frame(_decoder, _DECODER, z).reshape(lead + OBS_SHAPE).astype(jnp.float32)
+        body = lambda layers, dtype, z: _decoder(layers, dtype, self.grid, z)  # noqa: E731
+        return self._per_frame(body, self._decoder_layers(), z).reshape(lead + self.obs_shape).astype(jnp.float32)
 
     def aux_error(self, h: jax.Array, actions: jax.Array, target: jax.Array) -> jax.Array:
         """``frame_abs_error(decode(h, actions), target)`` [...] for uint8 targets
-        [..., 21, 21, 3], without holding all predictions at once: with chunking each chunk's
-        error is taken where its prediction is made (the training loss's path)."""
+        [..., side, side, 3], without holding all predictions at once: with chunking each
+        chunk's error is taken where its prediction is made (the training loss's path)."""
         z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
-        target = target.reshape((-1,) + OBS_SHAPE)
-        body = lambda layers, zt: frame_abs_error(_decoder(layers, zt[0]).astype(jnp.float32), zt[1])
-        return self._per_frame(body, _DECODER, (z, target)).reshape(lead)
+        target = target.reshape((-1,) + self.obs_shape)
+        grid = self.grid
+
+        def body(layers: Sequence[Layer], dtype: Any, zt: tuple[jax.Array, jax.Array]) -> jax.Array:
+            return frame_abs_error(_decoder(layers, dtype, grid, zt[0]).astype(jnp.float32), zt[1])
+
+        return self._per_frame(body, self._decoder_layers(), (z, target)).reshape(lead)
 
     def _decoder_input(self, h: jax.Array, actions: jax.Array) -> jax.Array:
         return jnp.concatenate([h, jax.nn.one_hot(actions, self.num_actions, dtype=h.dtype)], -1)
@@ -460,18 +511,20 @@ class SocialNet(nn.Module):
         [T, *B, 21, 21, 3] or None (the next observations: then ``aux_error`` is returned in
         place of ``aux_pred``, see :meth:`aux_error`). See :class:`UnrollOutput`."""
         x = self.encode(obs)
-        carry, (h, step_carries) = self.core(carry, (x, jnp.asarray(starts, bool)))
+        unroll = default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll
+        carry, (h, step_carries) = _reset_lstm(
+            self.core(), carry, x, jnp.asarray(starts, bool), self.compute_dtype, unroll
+        )
         logits, value = self.heads(h)
         aux_pred = aux_error = None
         if aux_target is not None and action_for_aux is None:
             raise ValueError("SocialNet.unroll: aux_target needs action_for_aux")
         if self.use_aux:
+            self._decoder_layers()  # the decoder's params exist (are created at init) even when unused
             if aux_target is not None:
                 aux_error = self.aux_error(h, jnp.asarray(action_for_aux, jnp.int32), aux_target)
             elif action_for_aux is not None:
                 aux_pred = self.decode(h, jnp.asarray(action_for_aux, jnp.int32))
-            elif self.is_initializing():  # create the decoder's params all the same
-                self.decode(h, jnp.zeros(h.shape[:-1], jnp.int32))
         return UnrollOutput(carry, logits, value, aux_pred, step_carries, aux_error)
 
     def __call__(
@@ -515,7 +568,7 @@ def action_distribution(logits: jax.Array) -> "distrax.Categorical":
 
 
 def _init(network: SocialNet, key: jax.Array) -> Any:
-    obs = jnp.zeros((1, 1) + OBS_SHAPE, jnp.uint8)
+    obs = jnp.zeros((1, 1) + tuple(network.obs_shape), jnp.uint8)
     starts = jnp.ones((1, 1), bool)
     actions = jnp.zeros((1, 1), jnp.int32)
     return network.init(key, network.initial_carry((1,)), obs, starts, actions)["params"]

@@ -117,10 +117,8 @@ class PPOConfig:
     agree to float rounding): the minibatches come in groups (a recompute, then
     ``recompute_every`` gradient steps in straight-line code). "unroll" writes every group
     out; "scan" runs the whole groups in a ``lax.scan``; "auto" unrolls up to 4 groups and
-    scans more. Measured on 2 CPU cores (3 agents, 2 learners): the paper's schedule (10
-    groups) compiles in 9 s instead of 64 s and updates in 36-37 s instead of 42-53 s, as an
-    unrolled update keeps every minibatch's buffers (6.7 GB at 20 minibatches against
-    0.9 GB); the social-scripted schedule (4 groups) updates about 15% faster unrolled.
+    scans more: a long unrolled update keeps every minibatch's buffers alive and compiles far
+    longer, while a short one runs faster unrolled (numbers in docs/benchmarks.md).
     """
 
     # Data (sociajax.fields): read from LearnerData, so they may differ between conditions.

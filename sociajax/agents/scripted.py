@@ -233,9 +233,7 @@ class Imperfect:
     """An expert that, with probability ``epsilon`` per step, acts at random instead.
 
     The expert draws from the step's own key, so at ``epsilon`` 0 it acts exactly as the
-    expert alone would; ``epsilon`` may be a traced array (a per-run data field). (Since
-    2026-12-05; before, the expert drew from a split of that key, so a run with ``epsilon``
-    > 0 checkpointed before then resumes on another random stream.)"""
+    expert alone would; ``epsilon`` may be a traced array (a per-run data field)."""
 
     expert: object
     epsilon: float | jax.Array = 0.1

@@ -109,7 +109,7 @@ def evaluation_setup(
     )
     try:
         env, env_params = _world(env_id, len(agents), tuple(sorted(shape.items())))
-        population = Population(agents, config.ppo, config.network, train_pop.num_actions)
+        population = Population(agents, config.ppo, config.network, train_pop.num_actions, train_pop.obs_shape)
         population.scripted_policies  # validates partner names
     except ValueError as err:
         raise ValueError(f"env/partner: {err}") from None

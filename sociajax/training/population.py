@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 from flax.training.train_state import TrainState
 
-from sociajax.agents.network import SocialNet, action_distribution, init_params
+from sociajax.agents.network import OBS_SHAPE, SocialNet, action_distribution, init_params
 from sociajax.agents.ppo import PPOConfig, make_optimizer
 from sociajax.agents.scripted import Imperfect, make_policy
 from sociajax.envs.core import NUM_ACTIONS, EnvState
@@ -52,6 +52,7 @@ class Population:
     ppo: PPOConfig
     network_config: NetworkConfig = NetworkConfig()
     num_actions: int = NUM_ACTIONS  # the policy head's outputs: the env's actions 0..num_actions-1
+    obs_shape: tuple[int, int, int] = OBS_SHAPE  # one agent's view (the env's obs_shape[1:])
 
     @property
     def n_agents(self) -> int:
@@ -78,7 +79,8 @@ class Population:
     def network(self) -> SocialNet:
         net = self.network_config
         return SocialNet(
-            num_actions=self.num_actions, use_aux=True, chunk=net.chunk, lstm_unroll=net.lstm_unroll, dtype=net.dtype
+            num_actions=self.num_actions, use_aux=True, chunk=net.chunk, lstm_unroll=net.lstm_unroll,
+            dtype=net.dtype, obs_shape=tuple(self.obs_shape),
         )
 
     @functools.cached_property

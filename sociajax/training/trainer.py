@@ -248,7 +248,9 @@ def make_train(config: TrainConfig) -> Trainer:
     baked into it; the data of every run (``runs_data``) enters through ``RunState.data``."""
     static = static_config(config)
     env, env_params = make(static.env.env_id, **env_overrides(static))
-    population = Population(static.agents, static.ppo, static.network, num_actions(static.env))
+    population = Population(
+        static.agents, static.ppo, static.network, num_actions(static.env), obs_shape=tuple(env.obs_shape[1:])
+    )
     default_penalty = float(env_params.penalty) if hasattr(env_params, "penalty") else None
     run_data = runs_data(config, default_penalty)
     names = tuple(condition_names(config))

@@ -79,3 +79,17 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_metrics(metrics)
     assert [int(r["update"]) for r in rows[::3]] == list(range(1, saved + 3))
+
+
+def test_console_entry_points_are_installed_and_run() -> None:
+    """``pip install -e .`` puts ``sociajax-train`` and ``sociajax-evaluate`` beside the
+    interpreter; they are the modules' ``main``."""
+    from importlib.metadata import entry_points
+    from pathlib import Path
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts") if e.name.startswith("sociajax-")}
+    assert scripts == {"sociajax-train": "sociajax.train:main", "sociajax-evaluate": "sociajax.evaluate:main"}
+    for name in scripts:
+        result = subprocess.run([str(Path(sys.executable).parent / name), "--help"], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0 and "--run-dir" in result.stdout, result.stderr[-2000:]
