@@ -19,7 +19,7 @@
 #
 # TINY=1 runs every step at toy sizes (32-step episodes, 4 envs, 2 minibatches of 4 segments,
 # one seed, one timed update, XLA's CPU optimisations off) to test the script on a CPU:
-# tests/test_gpu_suite.py runs it so (slow: each step's process compiles for about a minute).
+# tests/benchmarks/test_gpu_suite.py runs it so (slow: each step's process compiles for about a minute).
 set -uo pipefail
 OUT=${OUT:-benchmarks/results}
 TAG=${TAG:-h200}

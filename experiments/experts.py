@@ -25,7 +25,7 @@ both expert seats of figure4.py then start from that one network (and diverge as
 learning at lr 1e-5). ``--learners 3`` trains three learners together in one world, as the
 paper's compute section describes its runs; figure4.py then loads two different ones.
 
-Writes to the out dir (the run folder, see ``common``): ``figure12.png``, ``figure12.csv``
+Writes to the out dir (the run folder, see ``cli``): ``figure12.png``, ``figure12.csv``
 (one row per condition, seed and update: ``condition, seed, update, episodes, env_steps,
 return`` = mean over the learners, then ``penalty, entropy, aux_loss``) and
 ``summary.json`` with the experts' returns evaluated at the final penalty beside the
@@ -41,9 +41,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import configs  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 FIGURE = "experts"
 DEFAULT_ENV = "GoalCycle-3"
@@ -77,16 +83,16 @@ def curriculum_schedule(episodes: int, num_envs: int, final_penalty: float = -1.
 def conditions_of(env_id: str) -> tuple[str, ...]:
     """The conditions trained in ``env_id``: the curriculum and its control where the world
     has a penalty, ``direct`` alone where it has none."""
-    return CONDITIONS if common.has_penalty(env_id) else ("direct",)
+    return CONDITIONS if configs.has_penalty(env_id) else ("direct",)
 
 
 def out_dir_of(args: Any) -> Path:
     """``experts-<scale>`` in Goal Cycle 3 (what figure4.py and the rest load), else
     ``experts-<WORLD>-<scale>`` (what figure6.py's native trained experts load)."""
-    return common.out_dir_of(args, FIGURE if args.env == DEFAULT_ENV else f"{FIGURE}-{args.env}")
+    return cli.out_dir_of(args, FIGURE if args.env == DEFAULT_ENV else f"{FIGURE}-{args.env}")
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool,
+def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool,
                  env_id: str = DEFAULT_ENV):
     """The experts' TrainConfig: ``learners`` learners (paper network, aux PRED, the scale's
     lr) in ``env_id``, the conditions (:func:`conditions_of`) as data."""
@@ -95,14 +101,14 @@ def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, 
     if learners not in (1, 2, 3):
         raise ValueError(f"--learners must be 1, 2 or 3, got {learners!r}")
     agent = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    if common.has_penalty(env_id):
+    if configs.has_penalty(env_id):
         schedule = curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty)
         conditions = (f"curriculum: env.penalty={schedule}", f"direct: env.penalty={scale.penalty}")
     else:
         conditions = ("direct:",)
     # Every checkpoint is kept: an earlier one of the curriculum is figure5.py's imperfect expert.
     keep = scale.num_updates // (scale.updates_per_chunk * scale.checkpoint_every) + 2
-    return common.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress, keep, env_id)
+    return configs.figure_config(scale, (agent,) * learners, conditions, seed, num_seeds, run_dir, progress, keep, env_id)
 
 
 def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) -> dict[str, Any]:
@@ -159,7 +165,7 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
 def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     """Figure 12 from ``figure12.csv`` and the scripted expert's level in ``summary``."""
     csv_path = out_dir / "figure12.csv"
-    rows = common.read_long_csv(csv_path)
+    rows = results.read_long_csv(csv_path)
     evaluation = summary.get("evaluation", {})
     oracle = evaluation.get("oracle", math.nan)
     env_id = summary.get("env", DEFAULT_ENV)
@@ -173,7 +179,7 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     else:
         title = f"experts native to {env_id} ({learners}), scale {summary['scale']}"
         reference = f"scripted {evaluation.get('scripted_policy', 'seeker')}"
-    png = common.plot_seeds_and_means(
+    png = figures.plot_seeds_and_means(
         rows, out_dir / "figure12.png", summary["conditions"], title,
         references={reference: oracle}, labels=LABELS if curriculum else {"direct": f"learners in {env_id}"}, vlines=starts,
     )
@@ -181,7 +187,7 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.make_parser(__doc__)
+    parser = cli.make_parser(__doc__)
     parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=1, help="learners per world (default 1: an agent alone)")
     parser.add_argument("--env", default=DEFAULT_ENV,
                         help="world the experts learn in (default GoalCycle-3; GoalCycle-4, FourRooms, Maze: figure6.py's native experts)")
@@ -192,8 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         png, csv_path = write_figure(out_dir, summary)
         print(f"redrew {png} from {csv_path}")
         return 0
-    common.check_seed(args.seed)
-    scale = common.scale_of(args, FIGURE)
+    cli.check_seed(args.seed)
+    scale = cli.scale_of(args, FIGURE)
     num_seeds = args.num_seeds or scale.num_seeds
     try:
         conditions = conditions_of(args.env)
@@ -203,11 +209,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from sociajax.training.run import train
 
-    compiled_before = common.compiled_programs()
+    compiled_before = runs.compiled_programs()
     start = time.perf_counter()
     result = train(config, resume=args.resume)
-    compiled = common.compiled_programs() - compiled_before
-    rows = common.long_rows(
+    compiled = runs.compiled_programs() - compiled_before
+    rows = results.long_rows(
         out_dir / "metrics.csv",
         {
             "return": ("return", range(args.learners)),
@@ -216,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "aux_loss": ("aux_loss", range(args.learners)),
         },
     )
-    common.write_csv(rows, out_dir / "figure12.csv")
+    results.write_csv(rows, out_dir / "figure12.csv")
     evaluation = evaluate_experts(out_dir, scale.penalty, scale.eval_episodes, args.seed + 1_000)
     summary = {
         "figure": "12 (appendix 7.5)",
@@ -227,8 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "conditions": list(conditions),
         "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty) if len(conditions) > 1 else None,
         "final_penalty": scale.penalty if len(conditions) > 1 else None,
-        **common.run_summary(scale, args.seed, num_seeds, conditions, result, compiled, start, rows),
-        "late_return_per_seed": {c: common.per_seed_late_means(rows, c) for c in conditions},
+        **runs.run_summary(scale, args.seed, num_seeds, conditions, result, compiled, start, rows),
+        "late_return_per_seed": {c: results.per_seed_late_means(rows, c) for c in conditions},
         "evaluation": evaluation,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -244,4 +250,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

@@ -30,9 +30,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
 
-import common  # noqa: E402
+import cli  # noqa: E402
 
 SHOWN_ACTIONS = (0, 1, 2, 6)  # left, right, forward, and 'done' for "do nothing"
 
@@ -136,13 +136,13 @@ def draw(episode: dict[str, np.ndarray], rows: int, title: str, out_png: Path) -
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.figure4_reader_parser(__doc__)
+    parser = cli.figure4_reader_parser(__doc__)
     parser.add_argument("--condition", default="sociapl", help="whose novice (a condition with an auxiliary loss)")
     parser.add_argument("--seed-index", type=int, default=0, help="which seed of the condition (0-based)")
-    parser.add_argument("--rows", type=common.positive_int, default=3, help="steps of the episode drawn")
+    parser.add_argument("--rows", type=cli.positive_int, default=3, help="steps of the episode drawn")
     parser.add_argument("--episode-seed", type=int, default=0, help="PRNG seed of the episode played")
     args = parser.parse_args(argv)
-    source = common.figure4_dir_of(args)
+    source = cli.figure4_dir_of(args)
     if not (source / "config.json").exists():
         raise FileNotFoundError(
             f"--figure4-dir {str(source)!r} holds no run; run `python experiments/figure4.py --scale {args.scale}` first"
@@ -179,4 +179,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

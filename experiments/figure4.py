@@ -36,9 +36,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import configs  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 FIGURE = "figure4"
 CONDITIONS: dict[str, str] = {
@@ -59,50 +65,50 @@ CURVES = ("solo_pred", "social_vanilla", "social_rec", "sociapl")  # IL is a lev
 SOCIAL = ("social_vanilla", "social_rec", "sociapl", "il")  # conditions with the experts present
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
+def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], progress: bool):
     """Figure 4's TrainConfig: novice + two experts, the five conditions as data."""
     from sociajax.training.config import AgentConfig
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    expert_agents = common.expert_agents(experts, experts_dir, num_seeds)
+    expert_agents = configs.expert_agents(experts, experts_dir, num_seeds)
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
-    return common.figure_config(scale, (novice, *expert_agents), conditions, seed, num_seeds, run_dir, progress)
+    return configs.figure_config(scale, (novice, *expert_agents), conditions, seed, num_seeds, run_dir, progress)
 
 
 def levels(rows: list[dict[str, Any]]) -> dict[str, float]:
     """The experts' level (their late return beside the novice in the social conditions)
     and IL's (the IL novice's late return)."""
-    expert = [common.late_mean(rows, c, "expert_return") for c in SOCIAL]
+    expert = [results.late_mean(rows, c, "expert_return") for c in SOCIAL]
     expert = [v for v in expert if not math.isnan(v)]
-    return {"experts": float(sum(expert) / len(expert)) if expert else math.nan, "il": common.late_mean(rows, "il")}
+    return {"experts": float(sum(expert) / len(expert)) if expert else math.nan, "il": results.late_mean(rows, "il")}
 
 
 def claims(rows: list[dict[str, Any]], level: dict[str, float]) -> dict[str, Any]:
     """The paper's Figure 4 claims, read seed by seed from the late returns."""
-    per_seed = {c: common.per_seed_late_means(rows, c) for c in CONDITIONS}
+    per_seed = {c: results.per_seed_late_means(rows, c) for c in CONDITIONS}
     above = lambda c, x: sum(v > x for v in per_seed[c].values())  # noqa: E731
     return {
         "late_return_per_seed": per_seed,
         "seeds_above_1": {c: above(c, 1.0) for c in CONDITIONS},
         "seeds_above_experts": {c: above(c, level["experts"]) for c in CONDITIONS},
-        "pred_above_rec": common.late_mean(rows, "sociapl") > common.late_mean(rows, "social_rec"),
+        "pred_above_rec": results.late_mean(rows, "sociapl") > results.late_mean(rows, "social_rec"),
     }
 
 
 def write_figures(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path, Path]:
     """Figures 4 and 11 from ``figure4.csv`` alone (the levels are read from it too)."""
     csv_path = out_dir / "figure4.csv"
-    rows = common.read_long_csv(csv_path)
+    rows = results.read_long_csv(csv_path)
     level = levels(rows)
     which = f"{summary['experts']} experts" + (f" from {summary['experts_dir']}" if summary.get("experts_dir") else "")
     scale = f"scale {summary['scale']}, penalty {summary['penalty']}"
     expert_label = f"{summary['experts']} experts (late)"
-    fig4 = common.plot_seeds_and_means(
+    fig4 = figures.plot_seeds_and_means(
         rows, out_dir / "figure4.png", CURVES, f"Figure 4: novice in GoalCycle-3 with {which}\n{scale}",
         references={expert_label: level["experts"], "IL (late)": level["il"]}, labels=LABELS,
     )
-    fig11 = common.plot_seeds_and_means(
+    fig11 = figures.plot_seeds_and_means(
         rows, out_dir / "figure11.png", ("il",), f"Figure 11: imitation learning with {which}\n{scale}",
         references={expert_label: level["experts"]}, labels=LABELS,
     )
@@ -110,25 +116,25 @@ def write_figures(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path, P
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.make_parser(__doc__)
-    common.add_experts_flags(parser)
+    parser = cli.make_parser(__doc__)
+    cli.add_experts_flags(parser)
     args = parser.parse_args(argv)
-    out_dir = common.out_dir_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
+    out_dir = cli.out_dir_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     if args.replot:
         summary = json.loads((out_dir / "summary.json").read_text())
         for path in write_figures(out_dir, summary):
             print(path)
         return 0
-    common.check_seed(args.seed)
-    scale = common.scale_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
+    cli.check_seed(args.seed)
+    scale = cli.scale_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     num_seeds = args.num_seeds or scale.num_seeds
-    experts_dir = common.experts_dir_of(args)
+    experts_dir = cli.experts_dir_of(args)
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, args.progress)
-    common.check_one_program(config)
+    runs.check_one_program(config)
 
     start = time.perf_counter()
-    result, compiled = common.train_as_one_program(config, args.resume)
-    rows = common.long_rows(
+    result, compiled = runs.train_as_one_program(config, args.resume)
+    rows = results.long_rows(
         out_dir / "metrics.csv",
         {
             "return": ("return", (0,)),
@@ -139,26 +145,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "bc_loss": ("bc_loss", (0,)),
         },
     )
-    common.write_csv(rows, out_dir / "figure4.csv")
+    results.write_csv(rows, out_dir / "figure4.csv")
     level = levels(rows)
     summary = {
         "figure": "4 (and 11)",
         "scale": scale.name,
         "scale_measured": scale.measured,
-        **common.experts_summary(args.experts, experts_dir),
+        **configs.experts_summary(args.experts, experts_dir),
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": CONDITIONS[name]} for name in CONDITIONS},
-        **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
+        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
         "levels": level,
         "claims": claims(rows, level),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for path in write_figures(out_dir, summary):
         print(path)
-    common.print_late_returns(LABELS, summary)
+    runs.print_late_returns(LABELS, summary)
     print(f"  experts' level {level['experts']:+.2f}, IL's level {level['il']:+.2f}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

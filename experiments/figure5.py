@@ -41,9 +41,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import configs  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 FIGURE = "figure5"
 DEFAULT_EPSILON = 0.5
@@ -58,7 +64,7 @@ CONDITIONS = tuple(LABELS)
 def imperfect_update(experts_dir: Path, requested: Optional[int]) -> int:
     """The experts.py checkpoint the imperfect experts load: ``requested`` if kept, else the
     last one kept at or before half the run's last update."""
-    kept = common.kept_checkpoints(experts_dir)
+    kept = runs.kept_checkpoints(experts_dir)
     if not kept:
         raise FileNotFoundError(f"--experts-dir {str(experts_dir)!r} holds no checkpoint")
     if requested is not None:
@@ -87,7 +93,7 @@ def condition_fields(experts: str, epsilon: float, update: Optional[int]) -> dic
     }
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
+def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], epsilon: float, update: Optional[int], progress: bool):
     """Figure 5's TrainConfig: a SociAPL novice + two experts, the three conditions as data."""
     from sociajax.training.config import AgentConfig
@@ -95,24 +101,24 @@ def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, 
     if not 0.0 < epsilon <= 1.0:
         raise ValueError(f"--epsilon must be in (0, 1], got {epsilon!r}")
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    experts_seats = common.expert_agents(experts, experts_dir, num_seeds)
+    experts_seats = configs.expert_agents(experts, experts_dir, num_seeds)
     fields = condition_fields(experts, epsilon, update)
     conditions = tuple(f"{name}: {fields[name]}" for name in CONDITIONS)
-    return common.figure_config(scale, (novice, *experts_seats), conditions, seed, num_seeds, run_dir, progress)
+    return configs.figure_config(scale, (novice, *experts_seats), conditions, seed, num_seeds, run_dir, progress)
 
 
 def levels(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Each kind of expert's late return beside the novice (``expert_return``)."""
-    return {"near_optimal": common.late_mean(rows, "sociapl", "expert_return"),
-            "imperfect": common.late_mean(rows, "sociapl_ie", "expert_return")}
+    return {"near_optimal": results.late_mean(rows, "sociapl", "expert_return"),
+            "imperfect": results.late_mean(rows, "sociapl_ie", "expert_return")}
 
 
 def claims(rows: list[dict[str, Any]], level: dict[str, float]) -> dict[str, Any]:
     """The paper's Figure 5 claims, seed by seed (seeds are matched across conditions)."""
-    per_seed = {c: common.per_seed_late_means(rows, c) for c in CONDITIONS}
+    per_seed = {c: results.per_seed_late_means(rows, c) for c in CONDITIONS}
     solo = per_seed["solo"]
     above_solo = {c: sum(v > solo[s] for s, v in per_seed[c].items()) for c in ("sociapl", "sociapl_ie")}
-    mean = {c: common.late_mean(rows, c) for c in CONDITIONS}
+    mean = {c: results.late_mean(rows, c) for c in CONDITIONS}
     return {
         "late_return_per_seed": per_seed,
         "seeds_above_solo": above_solo,
@@ -128,12 +134,12 @@ def claims(rows: list[dict[str, Any]], level: dict[str, float]) -> dict[str, Any
 def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     """Figure 5 from ``figure5.csv`` alone (the experts' levels are read from it too)."""
     csv_path = out_dir / "figure5.csv"
-    rows = common.read_long_csv(csv_path)
+    rows = results.read_long_csv(csv_path)
     level = levels(rows)
     source = f" from {summary['experts_dir']}" if summary.get("experts_dir") else ""
     title = (f"Figure 5: SociAPL novice in GoalCycle-3 with {summary['experts']} experts{source}\n"
              f"imperfect: {summary['imperfect']}; scale {summary['scale']}, penalty {summary['penalty']}")
-    png = common.plot_seeds_and_means(
+    png = figures.plot_seeds_and_means(
         rows, out_dir / "figure5.png", CONDITIONS, title, labels=LABELS,
         references={"near-optimal experts (late)": level["near_optimal"], "imperfect experts (late)": level["imperfect"]},
     )
@@ -141,8 +147,8 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.make_parser(__doc__)
-    common.add_experts_flags(parser)
+    parser = cli.make_parser(__doc__)
+    cli.add_experts_flags(parser)
     parser.add_argument("--epsilon", type=float, default=None,
                         help="scripted imperfect experts: chance per step of a random move (default 0.5)")
     parser.add_argument("--imperfect-update", type=int, default=None,
@@ -150,28 +156,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "kept at or before half its training)")
     args = parser.parse_args(argv)
     figure = FIGURE + ("-trained" if args.experts == "trained" else "")
-    out_dir = common.out_dir_of(args, figure)
+    out_dir = cli.out_dir_of(args, figure)
     if args.replot:
         for path in write_figure(out_dir, json.loads((out_dir / "summary.json").read_text())):
             print(path)
         return 0
-    common.check_seed(args.seed)
+    cli.check_seed(args.seed)
     if args.experts == "scripted" and args.imperfect_update is not None:
         raise ValueError("--imperfect-update is only for --experts trained")
     if args.experts == "trained" and args.epsilon is not None:
         raise ValueError("--epsilon is only for --experts scripted (trained imperfect experts are an earlier checkpoint)")
     epsilon = DEFAULT_EPSILON if args.epsilon is None else args.epsilon
-    scale = common.scale_of(args, figure)
+    scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
-    experts_dir = common.experts_dir_of(args)
+    experts_dir = cli.experts_dir_of(args)
     update = imperfect_update(experts_dir, args.imperfect_update) if args.experts == "trained" and experts_dir else None
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, epsilon, update,
                           args.progress)
-    common.check_one_program(config)
+    runs.check_one_program(config)
 
     start = time.perf_counter()
-    result, compiled = common.train_as_one_program(config, args.resume)
-    rows = common.long_rows(
+    result, compiled = runs.train_as_one_program(config, args.resume)
+    rows = results.long_rows(
         out_dir / "metrics.csv",
         {
             "return": ("return", (0,)),
@@ -181,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "aux_loss": ("aux_loss", (0,)),
         },
     )
-    common.write_csv(rows, out_dir / "figure5.csv")
+    results.write_csv(rows, out_dir / "figure5.csv")
     level = levels(rows)
     imperfect = (f"oracles taking a random move with probability {epsilon}" if args.experts == "scripted"
                  else f"checkpoint at update {update}, frozen")
@@ -189,24 +195,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "figure": "5",
         "scale": scale.name,
         "scale_measured": scale.measured,
-        **common.experts_summary(args.experts, experts_dir),
+        **configs.experts_summary(args.experts, experts_dir),
         "imperfect": imperfect,
         "epsilon": epsilon if args.experts == "scripted" else None,
         "imperfect_update": update,
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in
                        condition_fields(args.experts, epsilon, update).items()},
-        **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
+        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
         "levels": level,
         "claims": claims(rows, level),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for path in write_figure(out_dir, summary):
         print(path)
-    common.print_late_returns(LABELS, summary)
+    runs.print_late_returns(LABELS, summary)
     print(f"  near-optimal experts {level['near_optimal']:+.2f}, imperfect experts ({imperfect}) {level['imperfect']:+.2f}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

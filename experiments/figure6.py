@@ -49,9 +49,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import scales  # noqa: E402
 
 # panel -> (world, partners): the paper's "with experts" transfer tests (Figure 6) and the
 # Maze test with two distractors taking random moves beside the expert (Figure 10, app. 7.3)
@@ -228,10 +232,10 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
     """``name``.png from ``name``.csv alone: a panel per world, a bar per agent."""
     import matplotlib.pyplot as plt
 
-    rows = common.read_long_csv(out_dir / f"{name}.csv", text_columns=("condition", "env", "partners"))
+    rows = results.read_long_csv(out_dir / f"{name}.csv", text_columns=("condition", "env", "partners"))
     stats = bar_stats(rows)
     experts_level = expert_levels(rows)
-    fig, axes = common.figure_panels(len(stats), 3.2, 4.0)
+    fig, axes = figures.figure_panels(len(stats), 3.2, 4.0)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (world, bars) in zip(axes, stats.items()):
         for i, (bar, s) in enumerate(bars.items()):
@@ -248,12 +252,12 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("return per episode (seed means, 95% CI)")
     fig.suptitle(title, fontsize=9)
-    return common.save_figure(fig, out_dir / f"{name}.png")
+    return figures.save_figure(fig, out_dir / f"{name}.png")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.figure4_reader_parser(__doc__)
-    parser.add_argument("--episodes", type=common.positive_int, default=None,
+    parser = cli.figure4_reader_parser(__doc__)
+    parser.add_argument("--episodes", type=cli.positive_int, default=None,
                         help="episodes per agent, seed and world (default: the scale's eval_episodes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
     parser.add_argument("--native-experts", choices=NATIVE_EXPERTS, default="scripted",
@@ -263,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-gifs", action="store_true", help="skip the GIFs of SociAPL beside the experts")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV")
     args = parser.parse_args(argv)
-    source = common.figure4_dir_of(args)
+    source = cli.figure4_dir_of(args)
     out_dir = Path(args.out_dir) if args.out_dir else source
     title_of = lambda s: (f"Figure 6: zero-shot transfer of {s['source']}'s agents ({s['experts']} 3-goal experts), "  # noqa: E731
                           f"{s.get('native_experts', 'scripted')} native experts, {s['episodes_per_seed']} episodes per seed")
@@ -272,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         worlds = {panel: (w["env"], w["partners"]) for panel, w in summary["worlds"].items()}
         print(write_figure(out_dir, title_of(summary), worlds=worlds))
         return 0
-    common.check_seed(args.seed)
+    cli.check_seed(args.seed)
     if args.native_experts_dir and args.native_experts != "trained":
         raise ValueError("--native-experts-dir is only for --native-experts trained")
     dirs = native_dirs(args.scale, args.native_experts_dir) if args.native_experts == "trained" else None
@@ -283,13 +287,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
     from sociajax.training.checkpoint import load_run
 
-    episodes = args.episodes or common.get_scale(args.scale, "figure4").eval_episodes
+    episodes = args.episodes or scales.get_scale(args.scale, "figure4").eval_episodes
     start = time.perf_counter()
     run = load_run(source)
     rows = transfer_returns(run, episodes, args.seed, worlds=worlds)
     out_dir.mkdir(parents=True, exist_ok=True)
     gifs = {} if args.no_gifs else record_gifs(run, out_dir, worlds, args.seed)
-    common.write_csv(rows, out_dir / "figure6.csv")
+    results.write_csv(rows, out_dir / "figure6.csv")
     stats = bar_stats(rows)
     summary = {
         "figure": "6",
@@ -317,4 +321,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

@@ -44,9 +44,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import configs  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 FIGURE = "figure7"
 MIXED_PRESENCE = 0.25  # after the switch: 25% social episodes, 75% solo
@@ -61,7 +67,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
 }
 
 
-def switch_episode(scale: common.Scale, fraction: float) -> int:
+def switch_episode(scale: scales.Scale, fraction: float) -> int:
     """The episode at which ``mixed`` switches: ``fraction`` of the budget, on a whole update."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"--switch-fraction must be in (0, 1), got {fraction!r}")
@@ -80,7 +86,7 @@ def condition_fields(switch: int) -> dict[str, str]:
     }
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
+def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], switch: int, progress: bool):
     """Figure 7's TrainConfig: SociAPL novice + two experts, the presence schedules as data,
     a checkpoint about every tenth of the run, all kept."""
@@ -92,8 +98,8 @@ def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, 
     chunks = -(-scale.num_updates // scale.updates_per_chunk)
     scale = dataclasses.replace(scale, checkpoint_every=max(1, chunks // EVAL_POINTS))
     keep = chunks // scale.checkpoint_every + 2
-    return common.figure_config(scale, (novice, *common.expert_agents(experts, experts_dir, num_seeds)), conditions,
-                                seed, num_seeds, run_dir, progress, keep)
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds)), conditions,
+                                 seed, num_seeds, run_dir, progress, keep)
 
 
 def evaluate_checkpoints(run_dir: Path, episodes: int, seed: int) -> list[dict[str, Any]]:
@@ -106,7 +112,7 @@ def evaluate_checkpoints(run_dir: Path, episodes: int, seed: int) -> list[dict[s
     from sociajax.training.trainer import make_train
 
     rows = []
-    for update in common.kept_checkpoints(run_dir):
+    for update in runs.kept_checkpoints(run_dir):
         run = load_run(run_dir, update)
         trainer = make_train(run.config)
         conditions, seeds = trainer.run_conditions(), trainer.run_seeds()
@@ -155,44 +161,44 @@ def claims(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_figure(out_dir: Path, summary: dict[str, Any]) -> Path:
     """Figure 7 from ``figure7.csv`` alone (and the switch in ``summary``)."""
-    rows = common.read_long_csv(out_dir / "figure7.csv", text_columns=("condition", "setting"))
-    fig, axes = common.figure_panels(len(SETTINGS), 5.2, 4.3, dpi=110)
+    rows = results.read_long_csv(out_dir / "figure7.csv", text_columns=("condition", "setting"))
+    fig, axes = figures.figure_panels(len(SETTINGS), 5.2, 4.3, dpi=110)
     for ax, setting in zip(axes, SETTINGS):
         picked = [r for r in rows if r["setting"] == setting]
-        common.draw_seeds_and_means(ax, picked, CONDITIONS, setting, labels=LABELS, smooth=1,
-                                    vlines=(summary["switch_episode"],))
+        figures.draw_seeds_and_means(ax, picked, CONDITIONS, setting, labels=LABELS, smooth=1,
+                                     vlines=(summary["switch_episode"],))
     fig.suptitle(f"Figure 7: SociAPL novice evaluated through training ({summary['experts']} experts in training, "
                  f"scripted oracles in evaluation), scale {summary['scale']}; dotted: the switch", fontsize=9)
-    return common.save_figure(fig, out_dir / "figure7.png")
+    return figures.save_figure(fig, out_dir / "figure7.png")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.make_parser(__doc__)
-    common.add_experts_flags(parser)
+    parser = cli.make_parser(__doc__)
+    cli.add_experts_flags(parser)
     parser.add_argument("--switch-fraction", type=float, default=0.5,
                         help="share of the budget after which 'mixed' trains 75%% solo (default 0.5)")
-    parser.add_argument("--eval-episodes", type=common.positive_int, default=None,
+    parser.add_argument("--eval-episodes", type=cli.positive_int, default=None,
                         help="episodes per seed, checkpoint and setting (default: the scale's)")
     args = parser.parse_args(argv)
     figure = FIGURE + ("-trained" if args.experts == "trained" else "")
-    out_dir = common.out_dir_of(args, figure)
+    out_dir = cli.out_dir_of(args, figure)
     if args.replot:
         print(write_figure(out_dir, json.loads((out_dir / "summary.json").read_text())))
         return 0
-    common.check_seed(args.seed)
-    scale = common.scale_of(args, figure)
+    cli.check_seed(args.seed)
+    scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
     switch = switch_episode(scale, args.switch_fraction)
-    config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, common.experts_dir_of(args), switch,
+    config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, cli.experts_dir_of(args), switch,
                           args.progress)
-    common.check_one_program(config)
+    runs.check_one_program(config)
 
     start = time.perf_counter()
-    result, compiled = common.train_as_one_program(config, args.resume)
+    result, compiled = runs.train_as_one_program(config, args.resume)
     episodes = args.eval_episodes or scale.eval_episodes
     eval_start = time.perf_counter()
     rows = evaluate_checkpoints(out_dir, episodes, args.seed + 1_000)
-    common.write_csv(rows, out_dir / "figure7.csv")
+    results.write_csv(rows, out_dir / "figure7.csv")
     summary = {
         "figure": "7",
         "scale": scale.name,
@@ -203,9 +209,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in condition_fields(switch).items()},
         "settings": {s: {"env": w, "partners": p} for s, (w, p) in SETTINGS.items()},
         "eval_episodes_per_seed": episodes,
-        "checkpoints": common.kept_checkpoints(out_dir),
-        **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
-                             common.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
+        "checkpoints": runs.kept_checkpoints(out_dir),
+        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
+                           results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
         "eval_wall_s": round(time.perf_counter() - eval_start, 1),
         "claims": claims(rows),
     }
@@ -218,4 +224,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

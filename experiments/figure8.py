@@ -29,9 +29,12 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
+from sociajax.viz import figures
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
 
 AUX_CONDITIONS = ("sociapl", "social_rec", "solo_pred")  # Figure 4's conditions with an auxiliary loss
 LABELS = {"sociapl": "SociAPL (aux PRED)", "social_rec": "SOCIAL + aux REC", "solo_pred": "SOLO + aux PRED"}
@@ -50,7 +53,7 @@ def loss_summary(rows: Sequence[Mapping[str, Any]], condition: str, fraction: fl
             raise ValueError(f"condition {condition!r} seed {seed} has no aux_loss values")
         span = max(1, round(fraction * len(loss)))
         early, late = float(np.nanmean(loss[:span])), float(np.nanmean(loss[-span:]))
-        smooth = common._moving_average(loss, max(1, len(loss) // 20))
+        smooth = figures.moving_average(loss, max(1, len(loss) // 20))
         lowest = np.fmin.accumulate(smooth)
         out[seed] = {
             "early": early,
@@ -62,9 +65,9 @@ def loss_summary(rows: Sequence[Mapping[str, Any]], condition: str, fraction: fl
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.figure4_reader_parser(__doc__)
+    parser = cli.figure4_reader_parser(__doc__)
     args = parser.parse_args(argv)
-    source = common.figure4_dir_of(args)
+    source = cli.figure4_dir_of(args)
     csv_path = source / "figure4.csv"
     if not csv_path.exists():
         raise FileNotFoundError(
@@ -73,15 +76,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
     out_dir = Path(args.out_dir) if args.out_dir else source
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = common.read_long_csv(csv_path)
+    rows = results.read_long_csv(csv_path)
     present = [c for c in AUX_CONDITIONS if any(r["condition"] == c for r in rows)]
     if "sociapl" not in present:
         raise ValueError(f"{str(csv_path)!r} has no 'sociapl' rows (conditions: {sorted({r['condition'] for r in rows})})")
     keep = ("condition", "seed", "update", "episodes", "env_steps", "return", "aux_loss")
-    common.write_csv([{k: r[k] for k in keep} for r in rows if r["condition"] in present], out_dir / "figure8.csv")
+    results.write_csv([{k: r[k] for k in keep} for r in rows if r["condition"] in present], out_dir / "figure8.csv")
     summary = {"source": str(csv_path), **{c: loss_summary(rows, c) for c in present}}
     (out_dir / "figure8.json").write_text(json.dumps(summary, indent=2))
-    png = common.plot_seeds_and_means(
+    png = figures.plot_seeds_and_means(
         rows, out_dir / "figure8.png", ("sociapl",), f"Figure 8: SociAPL's auxiliary loss over training\n(from {source})",
         column="aux_loss", ylabel="next-view prediction error (MAE per frame)", labels=LABELS,
     )
@@ -94,4 +97,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

@@ -31,10 +31,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import configs  # noqa: E402
 import figure6  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 FIGURE = "figure9"
 CONDITIONS = {"penalty_0": "env.penalty=0", "penalty_1.5": "env.penalty=-1.5"}
@@ -43,15 +48,15 @@ AGENTS = {name: (name, 0) for name in CONDITIONS}  # bar -> (condition, agent): 
 SETTINGS = {"GoalCycle-4 with experts": ("GoalCycle-4", "oracle,oracle"), "GoalCycle-4 alone": ("GoalCycle-4", "none")}
 
 
-def build_config(scale: common.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
+def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, experts: str,
                  experts_dir: Optional[Path], progress: bool):
     """Figure 9's TrainConfig: SociAPL novice + two experts, the penalty as data."""
     from sociajax.training.config import AgentConfig
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
-    return common.figure_config(scale, (novice, *common.expert_agents(experts, experts_dir, num_seeds)), conditions,
-                                seed, num_seeds, run_dir, progress)
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds)), conditions,
+                                 seed, num_seeds, run_dir, progress)
 
 
 def reliance(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
@@ -63,30 +68,30 @@ def reliance(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = common.make_parser(__doc__)
-    common.add_experts_flags(parser)
-    parser.add_argument("--eval-episodes", type=common.positive_int, default=None,
+    parser = cli.make_parser(__doc__)
+    cli.add_experts_flags(parser)
+    parser.add_argument("--eval-episodes", type=cli.positive_int, default=None,
                         help="transfer episodes per seed and setting (default: the scale's)")
     args = parser.parse_args(argv)
     figure = FIGURE + ("-trained" if args.experts == "trained" else "")
-    out_dir = common.out_dir_of(args, figure)
+    out_dir = cli.out_dir_of(args, figure)
     title = "Figure 9: SociAPL novices trained with and without the penalty, zero-shot in GoalCycle-4"
     if args.replot:
         print(figure6.write_figure(out_dir, title, FIGURE, LABELS, SETTINGS))
         return 0
-    common.check_seed(args.seed)
-    scale = common.scale_of(args, figure)
+    cli.check_seed(args.seed)
+    scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
-    config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, common.experts_dir_of(args), args.progress)
-    common.check_one_program(config)
+    config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, cli.experts_dir_of(args), args.progress)
+    runs.check_one_program(config)
 
     from sociajax.training.checkpoint import load_run
 
     start = time.perf_counter()
-    result, compiled = common.train_as_one_program(config, args.resume)
+    result, compiled = runs.train_as_one_program(config, args.resume)
     episodes = args.eval_episodes or scale.eval_episodes
     rows = figure6.transfer_returns(load_run(out_dir), episodes, args.seed + 1_000, AGENTS, SETTINGS)
-    common.write_csv(rows, out_dir / "figure9.csv")
+    results.write_csv(rows, out_dir / "figure9.csv")
     per_seed = reliance(rows)
     mean_reliance = {c: float(np.mean(list(v.values()))) for c, v in per_seed.items()}
     summary = {
@@ -96,8 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in CONDITIONS.items()},
         "settings": {s: {"env": w, "partners": p} for s, (w, p) in SETTINGS.items()},
         "eval_episodes_per_seed": episodes,
-        **common.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
-                             common.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
+        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
+                           results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
         "transfer": figure6.bar_stats(rows),
         "reliance_per_seed": per_seed,
         "reliance": mean_reliance,
@@ -105,11 +110,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(figure6.write_figure(out_dir, title, FIGURE, LABELS, SETTINGS))
-    common.print_late_returns(LABELS, summary)
+    runs.print_late_returns(LABELS, summary)
     print("reliance on the experts in GoalCycle-4 (with experts minus alone, mean over seeds): "
           + "  ".join(f"{LABELS[c]} {v:+.2f}" for c, v in mean_reliance.items()))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

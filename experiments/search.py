@@ -35,9 +35,12 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` beside this script
+from sociajax.training import results
 
-import common  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
+
+import cli  # noqa: E402
+import runs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SETTINGS = HERE / "search_settings.json"
@@ -162,10 +165,10 @@ def meets_criterion(late: Mapping[str, Sequence[float]]) -> bool:
 
 def late_returns_per_seed(run_dir: Path) -> dict[str, list[float]]:
     """Each condition's novice late return, per seed (in seed order)."""
-    rows = common.long_rows(run_dir / "metrics.csv", {"return": ("return", (0,))})
+    rows = results.long_rows(run_dir / "metrics.csv", {"return": ("return", (0,))})
     out = {}
     for condition in CONDITIONS:
-        per_seed = common.per_seed_late_means(rows, condition, fraction=LATE_FRACTION)
+        per_seed = results.per_seed_late_means(rows, condition, fraction=LATE_FRACTION)
         out[condition] = [per_seed[s] for s in sorted(per_seed)]
     return out
 
@@ -243,10 +246,10 @@ def run_setting(setting: Setting, args: argparse.Namespace) -> Optional[dict[str
     if started and not args.resume:
         raise FileExistsError(f"{run_dir} holds a run; pass --resume to continue it")
     config = train_config(setting, args.seed, args.num_seeds, run_dir, progress=not args.no_progress)
-    common.check_one_program(config)
+    runs.check_one_program(config)
     print(f"[{setting.name}] {len(CONDITIONS)} conditions x {args.num_seeds} seeds, {setting.updates} updates "
           f"({config.total_env_steps:,} env steps per run) -> {run_dir}", flush=True)
-    result, _ = common.train_as_one_program(config, resume=started)
+    result, _ = runs.train_as_one_program(config, resume=started)
     if result.interrupted:
         print(f"[{setting.name}] interrupted at update {result.updates}; continue with --resume", flush=True)
         return None
@@ -259,13 +262,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--settings", type=Path, default=DEFAULT_SETTINGS, help="JSON list of settings")
     parser.add_argument("--only", nargs="+", default=None, help="run only these setting names, in this order")
     parser.add_argument("--seed", type=int, default=0, help="first seed (confirmation: fresh seeds, e.g. 1000)")
-    parser.add_argument("--num-seeds", type=common.positive_int, default=3)
+    parser.add_argument("--num-seeds", type=cli.positive_int, default=3)
     parser.add_argument("--runs-dir", default="runs/search", help="where run folders (checkpoints) go; not committed")
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the CSV the rows are appended to")
     parser.add_argument("--resume", action="store_true", help="continue a setting whose run folder exists")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    common.check_seed(args.seed)
+    cli.check_seed(args.seed)
     settings = load_settings(args.settings)
     if args.only:
         by_name = {s.name: s for s in settings}
@@ -292,4 +295,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run_or_exit(main))
+    sys.exit(cli.run_or_exit(main))

@@ -16,7 +16,7 @@ import pytest
 from benchmarks.env_throughput import machine_info
 from benchmarks.train_throughput import FIGURE4, figure4_projection, summarize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POINT_FIELDS = ("num_seeds", "dtype", "compile_s", "env_steps_per_s", "env_steps_per_s_per_seed",
                 "device_peak_bytes_per_seed", "compiled_peak_bytes_per_seed", "figure4_projection")
 

@@ -1,4 +1,4 @@
-"""The README's main job and the benchmark script run end to end (tiny sizes)."""
+"""The benchmark scripts run end to end (tiny sizes), and the rollout they time refuses bad input."""
 
 from __future__ import annotations
 
@@ -6,28 +6,20 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-import imageio.v3 as iio
 import pytest
 
 from sociajax.envs.registry import make
 from sociajax.eval.throughput import random_rollout
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(args: list[str], cwd: str = ROOT) -> str:
+def _run(args: list[str], cwd: Path = ROOT) -> str:
     result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
-
-
-def test_main_job_writes_gif_and_reports_speed(tmp_path) -> None:
-    out = _run(["experiments/scripted_goal_cycle.py", "--out", str(tmp_path), "--num-envs", "8", "--num-steps", "5"])
-    gif = tmp_path / "goal_cycle_scripted.gif"
-    frames = iio.imread(gif, index=None)
-    assert frames.shape[0] == 251 and frames.ndim == 4  # first state plus 250 steps
-    assert "env-steps/s" in out and "oracle expert" in out
 
 
 def test_env_benchmark_writes_json_and_plot(tmp_path) -> None:
@@ -104,3 +96,23 @@ def test_grid_benchmark_programs_train_the_same_runs_in_different_batchings() ->
         bench.measure(["grid", "sequence"], 4, 16, 2, updates=1, rounds=0)
     with pytest.raises(ValueError, match="include 'sequence'"):
         bench.measure(["grid"], 4, 16, 2, updates=1, rounds=1)
+
+
+def test_network_ab_loads_a_commits_network_beside_this_one(tmp_path) -> None:
+    """benchmarks/network_ab.py: the network of a git commit loads as its own module, gives
+    this checkout's numbers when the code is the same, and a bad commit is named."""
+    import jax
+    import numpy as np
+
+    from benchmarks.network_ab import load_network_at, workload
+    from sociajax.agents import network
+
+    old = load_network_at("HEAD", tmp_path)
+    assert old is not network and old.SocialNet is not network.SocialNet
+    params_old = old.init_params(old.SocialNet(), jax.random.PRNGKey(0))
+    params_new = network.init_params(network.SocialNet(), jax.random.PRNGKey(0))
+    for a, b in zip(jax.tree.leaves(params_old), jax.tree.leaves(params_new)):
+        np.testing.assert_array_equal(a, b)
+    assert workload(old, 2, 2, True)() > 0
+    with pytest.raises(ValueError, match="--ref 'no-such-commit'"):
+        load_network_at("no-such-commit", tmp_path)

@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from sociajax.training import results
+from sociajax.viz import figures
+
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-import common  # noqa: E402
+import cli  # noqa: E402
+import configs  # noqa: E402
 import experts  # noqa: E402
 import figure2  # noqa: E402
 import figure4  # noqa: E402
@@ -29,6 +33,8 @@ import figure6  # noqa: E402
 import figure7  # noqa: E402
 import figure8  # noqa: E402
 import figure9  # noqa: E402
+import runs  # noqa: E402
+import scales  # noqa: E402
 
 REQUIRED = ("condition", "seed", "episodes", "env_steps", "return")
 
@@ -56,7 +62,7 @@ def _check_replot(script: str, out: Path, png: str) -> None:
 
 # ---------------------------------------------------------------------- fast
 def test_paper_scale_is_the_appendix_schedule() -> None:
-    scale = common.get_scale("paper", "figure4")
+    scale = scales.get_scale("paper", "figure4")
     ppo = scale.ppo
     assert (ppo.num_envs, ppo.num_minibatches, ppo.minibatch_segments, ppo.segment_len) == (128, 20, 512, 16)
     assert scale.novice_lr == 1e-4 and scale.penalty == -1.5 and scale.episode_steps == 250
@@ -64,22 +70,22 @@ def test_paper_scale_is_the_appendix_schedule() -> None:
 
 
 def test_every_scale_and_figure_builds_and_tiny_is_tiny() -> None:
-    for figure in common.EPISODES:
-        for name in common.SCALES:
-            scale = common.get_scale(name, figure)
+    for figure in scales.EPISODES:
+        for name in scales.SCALES:
+            scale = scales.get_scale(name, figure)
             assert scale.total_env_steps % (scale.ppo.num_envs * scale.episode_steps) == 0
             assert scale.num_updates * scale.ppo.num_envs >= scale.episodes
             assert scale.num_seeds >= (3 if name != "tiny" else 2)
-        tiny = common.get_scale("tiny", figure)
+        tiny = scales.get_scale("tiny", figure)
         assert tiny.total_env_steps <= 8 * 2 * 16 and tiny.max_steps == 16
-    assert not common.get_scale("small", "figure4").measured
+    assert not scales.get_scale("small", "figure4").measured
 
 
 def test_bad_scale_or_figure_names_the_value() -> None:
     with pytest.raises(ValueError, match="--scale must be one of .* got 'huge'"):
-        common.get_scale("huge", "figure4")
+        scales.get_scale("huge", "figure4")
     with pytest.raises(ValueError, match="figure must be one of .* got 'fig9'"):
-        common.get_scale("tiny", "fig9")
+        scales.get_scale("tiny", "fig9")
 
 
 def test_curriculum_switches_at_the_papers_episodes_at_paper_scale() -> None:
@@ -111,21 +117,21 @@ def test_long_rows_average_agents_and_leave_absent_ones_empty(tmp_path: Path) ->
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    out = common.long_rows(metrics, {"return": ("return", (0,)), "expert_return": ("return", (1, 2)),
-                                     "aux_loss": ("aux_loss", (0,))})
+    out = results.long_rows(metrics, {"return": ("return", (0,)), "expert_return": ("return", (1, 2)),
+                                      "aux_loss": ("aux_loss", (0,))})
     first = out[0]
     assert (first["update"], first["episodes"], first["env_steps"], first["return"], first["expert_return"]) == (1, 2, 32, 1.0, 6.0)
     assert math.isnan(out[1]["expert_return"]) and out[1]["aux_loss"] == 0.5
-    path = common.write_csv(out, tmp_path / "long.csv")
-    back = common.read_long_csv(path)
+    path = results.write_csv(out, tmp_path / "long.csv")
+    back = results.read_long_csv(path)
     assert list(back[0])[:6] == ["condition", "seed", "update", "episodes", "env_steps", "return"]
     assert back[0]["seed"] == 3 and math.isnan(back[1]["expert_return"])
-    assert common.late_mean(back, "c") == 2.0  # the last 10% of 2 updates: the last one
-    assert math.isnan(common.late_mean(back, "c", "expert_return"))  # no expert present then
+    assert results.late_mean(back, "c") == 2.0  # the last 10% of 2 updates: the last one
+    assert math.isnan(results.late_mean(back, "c", "expert_return"))  # no expert present then
     with pytest.raises(ValueError, match="column 'x': .* has no agent 5"):
-        common.long_rows(metrics, {"return": ("return", (0,)), "x": ("return", (5,))})
+        results.long_rows(metrics, {"return": ("return", (0,)), "x": ("return", (5,))})
     with pytest.raises(ValueError, match="must define 'return'"):
-        common.long_rows(metrics, {"x": ("return", (0,))})
+        results.long_rows(metrics, {"x": ("return", (0,))})
 
 
 def test_plot_draws_seeds_means_and_levels(tmp_path: Path) -> None:
@@ -133,16 +139,16 @@ def test_plot_draws_seeds_means_and_levels(tmp_path: Path) -> None:
         {"condition": c, "seed": s, "update": u, "episodes": 2 * u, "env_steps": 32 * u, "return": float(u * s)}
         for c in ("a", "b") for s in (0, 1) for u in range(1, 6)
     ]
-    png = common.plot_seeds_and_means(rows, tmp_path / "f.png", ("a", "b"), "t", references={"expert": 3.0, "IL": math.nan}, vlines=(4,))
+    png = figures.plot_seeds_and_means(rows, tmp_path / "f.png", ("a", "b"), "t", references={"expert": 3.0, "IL": math.nan}, vlines=(4,))
     assert png.stat().st_size > 1000
     with pytest.raises(ValueError, match="no rows of condition 'z'"):
-        common.plot_seeds_and_means(rows, tmp_path / "g.png", ("z",), "t")
+        figures.plot_seeds_and_means(rows, tmp_path / "g.png", ("z",), "t")
 
 
 def test_figure4_conditions_are_one_program(tmp_path: Path) -> None:
-    scale = common.get_scale("tiny", "figure4")
+    scale = scales.get_scale("tiny", "figure4")
     config = figure4.build_config(scale, 2, 0, tmp_path / "run", "scripted", None, False)
-    common.check_one_program(config)
+    runs.check_one_program(config)
     from sociajax.training.trainer import make_train
 
     trainer = make_train(config)  # builds, does not compile
@@ -155,11 +161,11 @@ def test_larger_scales_build_valid_programs(scale_name: str, tmp_path: Path) -> 
     (no compile here)."""
     from sociajax.training.trainer import make_train
 
-    scale = common.get_scale(scale_name, "experts")
+    scale = scales.get_scale(scale_name, "experts")
     config = experts.build_config(scale, scale.num_seeds, 0, tmp_path / "experts", 1, False)
     assert make_train(config).num_runs == 2 * scale.num_seeds
     assert config.ppo.num_envs == scale.ppo.num_envs and config.total_env_steps == scale.total_env_steps
-    scale = common.get_scale(scale_name, "figure4")
+    scale = scales.get_scale(scale_name, "figure4")
     config = figure4.build_config(scale, scale.num_seeds, 0, tmp_path / "fig4", "scripted", None, False)
     trainer = make_train(config)
     assert trainer.num_runs == 5 * scale.num_seeds and trainer.episode_steps == 250
@@ -176,17 +182,17 @@ def test_larger_scales_build_valid_programs(scale_name: str, tmp_path: Path) -> 
     ],
 )
 def test_figure4_bad_input_names_the_flag(argv, message, tmp_path: Path, capsys) -> None:
-    assert common.run_or_exit(figure4.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
+    assert cli.run_or_exit(figure4.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_figure4_refuses_experts_with_too_few_seeds(tmp_path: Path) -> None:
-    scale = common.get_scale("tiny", "experts")
+    scale = scales.get_scale("tiny", "experts")
     source = experts.build_config(scale, 1, 0, tmp_path / "experts", 1, False)
     (tmp_path / "experts" / "checkpoints").mkdir(parents=True)
     (tmp_path / "experts" / "config.json").write_text(source.to_json())
     with pytest.raises(ValueError, match="--num-seeds=2: experts are seed-matched, .* only num_seeds=1"):
-        common.trained_experts(tmp_path / "experts", 2)
+        configs.trained_experts(tmp_path / "experts", 2)
 
 
 def test_flags_reject_bad_numbers(capsys) -> None:
@@ -212,16 +218,16 @@ def _fake_figure4_csv(folder: Path) -> Path:
                 rows.append({"condition": condition, "seed": seed, "update": update, "episodes": 2 * update,
                              "env_steps": 32 * update, "return": 0.0, "aux_loss": loss if has_aux else ""})
     folder.mkdir(parents=True)
-    return common.write_csv(rows, folder / "figure4.csv")
+    return results.write_csv(rows, folder / "figure4.csv")
 
 
 def test_figure5_conditions_are_one_program_and_differ_only_in_the_experts(tmp_path: Path) -> None:
     from sociajax.training.config import condition_configs
     from sociajax.training.trainer import make_train
 
-    scale = common.get_scale("small", "figure5")
+    scale = scales.get_scale("small", "figure5")
     config = figure5.build_config(scale, 3, 0, tmp_path / "run", "scripted", None, 0.3, None, False)
-    common.check_one_program(config)
+    runs.check_one_program(config)
     assert make_train(config).num_runs == 9 and make_train(config).conditions == figure5.CONDITIONS
     by_name = dict(condition_configs(config))
     assert [a.epsilon for a in by_name["sociapl_ie"].agents] == [0.0, 0.3, 0.3]
@@ -269,7 +275,7 @@ def test_figure5_claims_are_read_seed_by_seed() -> None:
     ],
 )
 def test_figure5_bad_input_names_the_flag(argv, message, tmp_path: Path, capsys) -> None:
-    assert common.run_or_exit(figure5.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
+    assert cli.run_or_exit(figure5.main, argv + ["--out-dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -296,7 +302,7 @@ def test_figure6_intervals_match_scipys_t_interval() -> None:
 
 def test_figure6_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nothing"
-    assert common.run_or_exit(figure6.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
+    assert cli.run_or_exit(figure6.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "experiments/figure4.py --scale small" in err
 
@@ -305,11 +311,11 @@ def test_figure7_switches_presence_on_a_whole_update_in_one_program(tmp_path: Pa
     from sociajax.training.config import condition_configs
     from sociajax.training.trainer import make_train
 
-    scale = common.get_scale("small", "figure7")  # 75 updates of 16 episodes
+    scale = scales.get_scale("small", "figure7")  # 75 updates of 16 episodes
     switch = figure7.switch_episode(scale, 0.5)
     assert switch == 38 * 16
     config = figure7.build_config(scale, 3, 0, tmp_path / "run", "scripted", None, switch, False)
-    common.check_one_program(config)
+    runs.check_one_program(config)
     assert make_train(config).num_runs == 9 and config.checkpoint_every == 7 and config.keep_checkpoints == 12
     mixed = dict(condition_configs(config))["mixed"].agents
     assert mixed[1].presence == mixed[2].presence == f"1,0.25@{switch}"
@@ -317,7 +323,7 @@ def test_figure7_switches_presence_on_a_whole_update_in_one_program(tmp_path: Pa
         with pytest.raises(ValueError, match="--switch-fraction"):
             figure7.switch_episode(scale, bad)
     with pytest.raises(ValueError, match="leave no update"):
-        figure7.switch_episode(common.get_scale("tiny", "figure7"), 0.1)
+        figure7.switch_episode(scales.get_scale("tiny", "figure7"), 0.1)
 
 
 def test_figure7_claims_read_the_curves() -> None:
@@ -338,8 +344,8 @@ def test_figure7_claims_read_the_curves() -> None:
 def test_figure9_penalty_is_data_and_reliance_is_with_minus_alone(tmp_path: Path) -> None:
     from sociajax.training.config import condition_configs
 
-    config = figure9.build_config(common.get_scale("small", "figure9"), 3, 0, tmp_path / "run", "scripted", None, False)
-    common.check_one_program(config)
+    config = figure9.build_config(scales.get_scale("small", "figure9"), 3, 0, tmp_path / "run", "scripted", None, False)
+    runs.check_one_program(config)
     assert [c.env.penalty for _, c in condition_configs(config)] == ["0", "-1.5"]
     with_experts, alone = figure9.SETTINGS
     rows = [{"condition": c, "seed": s, "env": env, "return": {with_experts: 4.0 + s, alone: 1.0}[env] * (c != "penalty_0")}
@@ -363,7 +369,7 @@ def test_figure8_reads_the_aux_loss_of_a_figure4_run(tmp_path: Path) -> None:
 
 def test_figure8_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nothing"
-    assert common.run_or_exit(figure8.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
+    assert cli.run_or_exit(figure8.main, ["--figure4-dir", str(missing), "--scale", "small"]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "experiments/figure4.py --scale small" in err
 
@@ -405,7 +411,7 @@ def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
 def test_experts_curriculum_switches_penalty_at_the_right_episode(experts_run: Path) -> None:
     from sociajax.training.logging import read_metrics
 
-    num_envs = common.get_scale("tiny", "experts").ppo.num_envs
+    num_envs = scales.get_scale("tiny", "experts").ppo.num_envs
     for row in read_metrics(experts_run / "metrics.csv"):
         before = int(row["episodes"]) - num_envs  # the update ran at the value in force before it
         if row["condition"] == "curriculum":
@@ -559,7 +565,7 @@ def test_figure6_native_experts_flags_are_checked_up_front(tmp_path: Path, capsy
     scripted = figure6.native_partners(figure6.WORLDS, "scripted")
     assert scripted["GoalCycle-4"][1] == "oracle,oracle" and scripted["FourRooms"][1] == "seeker"
     assert figure6.describe_partners("seeker,random,random") == "seeker + random x2"
-    assert common.run_or_exit(figure6.main, ["--figure4-dir", str(tmp_path), "--native-experts-dir", "Maze=x"]) == 2
+    assert cli.run_or_exit(figure6.main, ["--figure4-dir", str(tmp_path), "--native-experts-dir", "Maze=x"]) == 2
     assert "--native-experts-dir is only for --native-experts trained" in capsys.readouterr().err
 
 
@@ -650,7 +656,7 @@ def test_figure2_real_views_are_the_worlds_and_predictions_the_decoders(figure4_
     sociapl_seed0 = list(figure4.CONDITIONS).index("sociapl") * 2
     episode = figure2.play_with_every_action(run, sociapl_seed0, jax.random.PRNGKey(3))
     views, real, predicted, chosen = episode["views"], episode["real"], episode["predicted"], episode["chosen"]
-    steps = common.get_scale("tiny", "figure4").episode_steps
+    steps = scales.get_scale("tiny", "figure4").episode_steps
     assert views.shape == (steps + 1, 21, 21, 3) and real.shape == predicted.shape == (steps, 7, 21, 21, 3)
     # The view after the action taken is the next observed view; the four no-ops lead alike.
     np.testing.assert_array_equal(real[np.arange(steps), chosen], views[1:])

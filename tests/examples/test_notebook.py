@@ -1,4 +1,5 @@
-"""Execute ``experiments/explore_envs.ipynb`` end to end and check what it produces."""
+"""Execute ``examples/explore_envs.ipynb`` end to end and check what it produces; the committed
+notebook is the source, kept valid and output-free."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ nbclient = pytest.importorskip("nbclient")
 ipykernel_kernelspec = pytest.importorskip("ipykernel.kernelspec")
 iio = pytest.importorskip("imageio.v3")
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "experiments" / "explore_envs.ipynb"
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "examples" / "explore_envs.ipynb"
 PROBE = "import sys, json; print('KERNEL_PREFIX=' + json.dumps(sys.prefix))"
 
 
@@ -32,7 +33,7 @@ def _text_outputs(cell) -> str:
 
 
 def _execute(tmp: Path) -> tuple[nbformat.NotebookNode, Path]:
-    """Run the notebook in a fresh kernel (cwd ``experiments/``, outputs under ``tmp``), with
+    """Run the notebook in a fresh kernel (cwd ``examples/``, outputs under ``tmp``), with
     a probe cell appended that reports the kernel's ``sys.prefix``."""
     out_dir = tmp / "outputs"
     # A kernelspec for this interpreter, first on JUPYTER_PATH, so the kernel is the Python
@@ -52,7 +53,7 @@ def _execute(tmp: Path) -> tuple[nbformat.NotebookNode, Path]:
             run,
             kernel_name="python3",
             timeout=300,  # per cell
-            resources={"metadata": {"path": str(REPO / "experiments")}},
+            resources={"metadata": {"path": str(NOTEBOOK.parent)}},
         ).execute()
     finally:
         patched.undo()
@@ -60,12 +61,16 @@ def _execute(tmp: Path) -> tuple[nbformat.NotebookNode, Path]:
 
 
 def test_committed_notebook_is_stripped() -> None:
+    """Valid, with no outputs and no execution counts, so a diff shows only what was edited.
+    After running it in Jupyter, clear it before committing: "Clear All Outputs" and save."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code, "notebook has no code cells"
     for cell in code:
-        assert cell.outputs == [] and cell.execution_count is None, "commit the notebook without outputs"
+        assert cell.outputs == [] and cell.execution_count is None, (
+            "commit the notebook without outputs: jupyter nbconvert --clear-output --inplace examples/explore_envs.ipynb"
+        )
 
 
 def test_notebook_executes(tmp_path: Path) -> None:

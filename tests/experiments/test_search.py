@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments"))
 
-import common  # noqa: E402
+import cli  # noqa: E402
+import runs  # noqa: E402
 import search  # noqa: E402
 
 TINY = {"max_steps": 16, "num_envs": 2, "num_minibatches": 2, "minibatch_segments": 2, "recompute_every": 1,
@@ -54,7 +55,7 @@ def test_the_default_setting_is_the_7x7_trial_and_one_program(tmp_path: Path) ->
     assert (config.ppo.num_envs, config.ppo.num_minibatches, config.ppo.minibatch_segments) == (64, 8, 32)
     assert config.agents[0].lr == 1e-3 and config.ppo.entropy_coef == 1e-3
     assert config.total_env_steps // (64 * 64) == setting.updates == 391
-    common.check_one_program(config)
+    runs.check_one_program(config)
     from sociajax.training.config import condition_configs
 
     named = dict(condition_configs(config))
@@ -115,6 +116,6 @@ def test_search_end_to_end_writes_a_row_skips_it_and_resumes_exactly(tmp_path: P
 
 def test_unknown_only_name_is_refused(tmp_path: Path, capsys) -> None:
     settings = _settings(tmp_path, {"name": "tiny", **TINY})
-    code = search.common.run_or_exit(search.main, ["--settings", str(settings), "--only", "nope", "--table",
+    code = cli.run_or_exit(search.main, ["--settings", str(settings), "--only", "nope", "--table",
                                                    str(tmp_path / "t.csv")])
     assert code == 2 and "--only 'nope'" in capsys.readouterr().err
