@@ -51,6 +51,18 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
+def _tiny_run(script: str, out: Path, *flags: str) -> Path:
+    """``experiments/<script>.py --scale tiny --out-dir out [flags]``, which must succeed; ``out``."""
+    result = _run_script(f"experiments/{script}.py", "--scale", "tiny", "--out-dir", str(out), *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def _run_with_trained_experts(figure: str, experts_run: Path, tmp_path: Path) -> Path:
+    """``experiments/<figure>.py`` at tiny scale with the experts of ``experts_run``; its out dir."""
+    return _tiny_run(figure, tmp_path / f"{figure}-trained", "--experts", "trained", "--experts-dir", str(experts_run))
+
+
 def _check_replot(script: str, out: Path, png: str) -> None:
     """``script --replot`` redraws ``png`` from the out dir's CSV alone."""
     (out / png).unlink()
@@ -377,10 +389,7 @@ def test_figure8_without_a_figure4_run_says_what_to_run(tmp_path: Path, capsys) 
 # ---------------------------------------------------------------------- end to end: experts.py
 @pytest.fixture(scope="module")
 def experts_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("experts") / "run"
-    result = _run_script("experiments/experts.py", "--scale", "tiny", "--out-dir", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    return _tiny_run("experts", tmp_path_factory.mktemp("experts") / "run")
 
 
 def _check_long_csv(path: Path, conditions, seeds, extra=()) -> list[dict[str, str]]:
@@ -428,12 +437,7 @@ def test_experts_replot_redraws_from_the_csv(experts_run: Path) -> None:
 
 @pytest.mark.slow  # the trained-experts variants: each compiles a 3-learner program
 def test_figure5_with_trained_experts_freezes_an_earlier_checkpoint(experts_run: Path, tmp_path: Path) -> None:
-    out = tmp_path / "fig5-trained"
-    result = _run_script(
-        "experiments/figure5.py", "--scale", "tiny", "--experts", "trained", "--experts-dir", str(experts_run),
-        "--out-dir", str(out),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    out = _run_with_trained_experts("figure5", experts_run, tmp_path)
     _check_long_csv(out / "figure5.csv", figure5.CONDITIONS, (0, 1), ("expert_return", "aux_loss"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["imperfect_update"] == 4  # tiny experts keep updates 2, 4, 6, 8
@@ -451,10 +455,7 @@ def test_figure5_with_trained_experts_freezes_an_earlier_checkpoint(experts_run:
 # end-to-end checks of Figures 4 and 11 and of the figures drawn from its run folder (2, 8).
 @pytest.fixture(scope="module")
 def figure4_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("fig4") / "run"
-    result = _run_script("experiments/figure4.py", "--scale", "tiny", "--out-dir", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    return _tiny_run("figure4", tmp_path_factory.mktemp("fig4") / "run")
 
 
 @pytest.mark.xdist_group("figure4_tiny")
@@ -680,12 +681,7 @@ def test_figure2_real_views_are_the_worlds_and_predictions_the_decoders(figure4_
 
 @pytest.mark.slow
 def test_figure4_with_trained_experts_loads_them_seed_matched(experts_run: Path, tmp_path: Path) -> None:
-    out = tmp_path / "fig4-trained"
-    result = _run_script(
-        "experiments/figure4.py", "--scale", "tiny", "--experts", "trained", "--experts-dir", str(experts_run),
-        "--out-dir", str(out),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    out = _run_with_trained_experts("figure4", experts_run, tmp_path)
     assert (out / "figure4.png").exists() and (out / "figure11.png").exists()
     _check_long_csv(out / "figure4.csv", figure4.CONDITIONS, (0, 1), ("expert_return",))
     config = json.loads((out / "config.json").read_text())
