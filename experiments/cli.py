@@ -1,6 +1,6 @@
 """The command line the figure scripts share.
 
-Each figure script is ``python experiments/<name>.py --scale tiny|small|paper
+Each figure script is ``python experiments/<name>.py --scale tiny|mini|small|paper
 [--num-seeds N] [--out-dir DIR]``. Its out dir is the engine's run folder
 (``sociajax.training.run.train``: ``config.json``, ``metrics.csv``, ``checkpoints/``) plus
 the figure's PNG, the long-format CSV behind it (``sociajax.training.results``) and
@@ -34,7 +34,7 @@ def positive_int(text: str) -> int:
 def make_parser(description: str) -> argparse.ArgumentParser:
     """The flags every figure script takes; a script adds its own before parsing."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=SCALES, default="tiny", help="tiny (tests), small (2 CPU cores, ~1 h), paper (GPU)")
+    parser.add_argument("--scale", choices=SCALES, default="tiny", help="tiny (tests), mini (the 7x7 miniature, 2 CPU cores), small (the paper's world, shorter), paper (GPU)")
     parser.add_argument("--num-seeds", type=positive_int, default=None, help="seeds per condition (default: the scale's)")
     parser.add_argument("--seed", type=int, default=0, help="first seed; seed i of every condition is seed+i")
     parser.add_argument("--episodes", type=positive_int, default=None, help="episodes per run (default: the scale's)")

@@ -23,14 +23,20 @@ def has_penalty(env_id: str) -> bool:
 
 def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str], seed: int, num_seeds: int,
                   run_dir: Path, progress: bool, keep_checkpoints: int = 2, env_id: str = "GoalCycle-3") -> Any:
-    """A figure's TrainConfig in ``env_id`` (default Goal Cycle 3) at ``scale``: its agents,
-    its conditions as data (one compiled program), the scale's schedule and penalty (worlds
-    with one); the last ``keep_checkpoints`` checkpoints kept for later scripts."""
+    """A figure's TrainConfig in ``env_id`` (default Goal Cycle 3) at ``scale``: the world's
+    shape at that scale (:meth:`Scale.world`), its agents, its conditions as data (one
+    compiled program), the scale's schedule and penalty (worlds with one); the last
+    ``keep_checkpoints`` checkpoints kept for later scripts."""
     from sociajax.training.config import EnvConfig, TrainConfig
 
     penalty = repr(scale.penalty) if has_penalty(env_id) else None
+    world = scale.world(env_id)
+    env = EnvConfig(
+        env_id, size=world.get("size"), n_walls=world.get("n_walls"), action_set=scale.action_set,
+        max_steps=world.get("max_steps", scale.max_steps), penalty=penalty,
+    )
     return TrainConfig(
-        env=EnvConfig(env_id, max_steps=scale.max_steps, penalty=penalty),
+        env=env,
         agents=tuple(agents),
         ppo=dataclasses.replace(scale.ppo, lr=scale.novice_lr),
         conditions=tuple(conditions),

@@ -1,6 +1,6 @@
 """Paper Figure 12 (appendix 7.5): RL experts in Goal Cycle 3 trained with a penalty curriculum.
 
-    python experiments/experts.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+    python experiments/experts.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--learners 1|2|3] [--env WORLD] [--episodes N] [--resume] [--replot]
 
 Two conditions in one compiled program (the penalty schedule is data):
@@ -125,6 +125,7 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
     from sociajax.eval.learned import episode_returns, evaluation_setup, world_experts
     from sociajax.eval.scripted import scripted_returns
     from sociajax.training.checkpoint import load_run
+    from sociajax.training.config import shape_overrides
     from sociajax.training.trainer import make_train
 
     run = load_run(run_dir)
@@ -145,7 +146,8 @@ def evaluate_experts(run_dir: Path, penalty: float, episodes: int, seed: int) ->
         per_condition[name] = {"mean": float(np.mean(list(values.values()))), "per_seed": values}
     overrides = {"penalty": penalty} if world_has_penalty else {}
     oracle_env, oracle_params = sociajax.make(
-        config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]), **overrides
+        config.env.env_id, n_agents=len(config.agents), max_steps=int(env_params.max_steps[0]),
+        **shape_overrides(config.env), **overrides,
     )
     policy = world_experts(config.env.env_id)[0]
     oracle = np.asarray(

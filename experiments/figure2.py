@@ -1,6 +1,6 @@
 """Paper Figure 2: a trained novice's predicted next view for each action, beside the real one.
 
-    python experiments/figure2.py --scale tiny|small|paper [--experts scripted|trained]
+    python experiments/figure2.py --scale tiny|mini|small|paper [--experts scripted|trained]
                                   [--figure4-dir DIR] [--condition sociapl] [--seed-index 0]
                                   [--rows 3] [--out-dir DIR]
 
@@ -39,13 +39,12 @@ SHOWN_ACTIONS = (0, 1, 2, 6)  # left, right, forward, and 'done' for "do nothing
 
 def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.ndarray]:
     """One episode of run ``run_index`` of a loaded figure run: ``views`` [T+1, 21, 21, 3]
-    (the novice's, uint8), ``real`` and ``predicted`` [T, 7, 21, 21, 3] (the view each action
+    (the novice's, uint8), ``real`` and ``predicted`` [T, A, 21, 21, 3] (the view each of its A actions
     leads to, uint8, and the decoder's prediction of it on the [0, 1] scale), ``chosen`` [T]."""
     import jax
     import jax.numpy as jnp
 
     from sociajax.agents.network import SocialNet
-    from sociajax.envs.core import NUM_ACTIONS
     from sociajax.eval.learned import evaluation_setup
 
     setup, env, stacked_env_params, stacked_params = evaluation_setup(run)
@@ -57,7 +56,8 @@ def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.n
     epsilon = jnp.asarray(setup.run_epsilon(run_index + 1)[run_index])
     step_one = jax.vmap(env.step_state, in_axes=(0, 0, None))
     obs_of = jax.vmap(env.get_obs, in_axes=(0, None))
-    every_action = jnp.arange(NUM_ACTIONS)
+    num_actions = population.num_actions  # the novice's action set (7, or 3 with "move")
+    every_action = jnp.arange(num_actions)
 
     @jax.jit
     def play(params, key):
@@ -75,7 +75,7 @@ def play_with_every_action(run: Any, run_index: int, key: Any) -> dict[str, np.n
                 moved, _, _ = step_one(state, actions.at[0, 0].set(action), env_params)
                 return obs_of(moved, env_params)[0, 0]
 
-            h = jnp.broadcast_to(rnn[1][0, 0], (NUM_ACTIONS, rnn[1].shape[-1]))  # the novice's LSTM output
+            h = jnp.broadcast_to(rnn[1][0, 0], (num_actions, rnn[1].shape[-1]))  # the novice's LSTM output
             predicted = population.network.apply({"params": jax.tree.map(lambda p: p[0], params)}, h, every_action,
                                                  method=SocialNet.decode)
             real = jax.vmap(real_view)(every_action)
@@ -99,8 +99,9 @@ def prediction_errors(episode: dict[str, np.ndarray]) -> dict[str, Any]:
     from sociajax.envs.core import ACTION_NAMES
 
     error = np.abs(episode["predicted"] - episode["real"].astype(np.float32) / 255.0).mean(axis=(0, 2, 3, 4))
-    chosen = np.bincount(episode["chosen"], minlength=len(ACTION_NAMES)) / len(episode["chosen"])
-    return {name: {"mae": float(error[a]), "chosen_share": float(chosen[a])} for a, name in enumerate(ACTION_NAMES)}
+    names = ACTION_NAMES[: len(error)]  # the novice's action set: all 7, or the 3 moves
+    chosen = np.bincount(episode["chosen"], minlength=len(names)) / len(episode["chosen"])
+    return {name: {"mae": float(error[a]), "chosen_share": float(chosen[a])} for a, name in enumerate(names)}
 
 
 def draw(episode: dict[str, np.ndarray], rows: int, title: str, out_png: Path) -> Path:
@@ -113,7 +114,8 @@ def draw(episode: dict[str, np.ndarray], rows: int, title: str, out_png: Path) -
     from sociajax.envs.core import ACTION_NAMES
 
     steps = np.linspace(0, len(episode["chosen"]) - 1, rows).round().astype(int)
-    columns = 1 + len(SHOWN_ACTIONS)
+    shown = [a for a in SHOWN_ACTIONS if a < episode["predicted"].shape[1]]  # actions the novice has
+    columns = 1 + len(shown)
     fig, axes = plt.subplots(2 * rows, columns, figsize=(1.7 * columns, 3.4 * rows), dpi=110, squeeze=False)
     for r, t in enumerate(steps):
         for ax in axes[2 * r : 2 * r + 2].ravel():
@@ -122,7 +124,7 @@ def draw(episode: dict[str, np.ndarray], rows: int, title: str, out_png: Path) -
         axes[2 * r, 0].imshow(episode["views"][t])
         axes[2 * r, 0].set_title(f"observed, step {t}", fontsize=7)
         axes[2 * r + 1, 0].axis("off")
-        for c, action in enumerate(SHOWN_ACTIONS, start=1):
+        for c, action in enumerate(shown, start=1):
             name = ACTION_NAMES[action] + (" (no-op)" if action > 2 else "")
             axes[2 * r, c].imshow(np.clip(episode["predicted"][t, action], 0.0, 1.0))
             axes[2 * r, c].set_title(f"{name}: predicted", fontsize=7)

@@ -1,6 +1,6 @@
 """Paper Figure 4 (and Figure 11, IL over training): a novice in Goal Cycle 3 under five conditions.
 
-    python experiments/figure4.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+    python experiments/figure4.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--episodes N] [--resume] [--replot]
 

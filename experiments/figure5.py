@@ -1,6 +1,6 @@
 """Paper Figure 5: SociAPL novices learning from near-optimal and from imperfect experts, beside solo.
 
-    python experiments/figure5.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+    python experiments/figure5.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--epsilon E] [--imperfect-update U]
                                   [--episodes N] [--resume] [--replot]

@@ -1,6 +1,6 @@
 """Paper Figures 6 and 10: zero-shot transfer of Goal Cycle 3 agents to new worlds with new experts.
 
-    python experiments/figure6.py --scale tiny|small|paper [--experts scripted|trained]
+    python experiments/figure6.py --scale tiny|mini|small|paper [--experts scripted|trained]
                                   [--figure4-dir DIR] [--out-dir DIR] [--episodes N] [--seed S]
                                   [--native-experts scripted|trained] [--native-experts-dir WORLD=DIR]
                                   [--no-gifs] [--replot]
@@ -127,7 +127,8 @@ def describe_partners(partners: str) -> str:
 
 
 def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], seed: int,
-                condition: str = "sociapl", panels: Sequence[str] = GIF_PANELS) -> dict[str, dict[str, Any]]:
+                condition: str = "sociapl", panels: Sequence[str] = GIF_PANELS,
+                scale: Optional[scales.Scale] = None) -> dict[str, dict[str, Any]]:
     """One episode per panel of ``panels``: ``condition``'s seed-0 novice (agent 0) beside
     the panel's partners, drawn with every agent's view, as ``figure6_<panel>.gif``; none
     when the run has no such condition."""
@@ -145,7 +146,7 @@ def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], 
     out = {}
     for panel in panels:
         world, partners = worlds[panel]
-        setup, env, env_params, params = evaluation_setup(run, world, 0, partners)
+        setup, env, env_params, params = evaluation_setup(run, world, 0, partners, **scales.world_shape(scale, world))
         episode = record_episode_frames(setup, env, jax.tree.map(pick, env_params), jax.tree.map(pick, params),
                                         jax.random.PRNGKey(seed))
         path = save_gif(out_dir / f"figure6_{panel.replace(' ', '_')}.gif",
@@ -156,7 +157,8 @@ def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], 
 
 
 def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tuple[str, int]] = AGENTS,
-                     worlds: Mapping[str, tuple[str, str]] = WORLDS) -> list[dict[str, Any]]:
+                     worlds: Mapping[str, tuple[str, str]] = WORLDS,
+                     scale: Optional[scales.Scale] = None) -> list[dict[str, Any]]:
     """One row per bar of ``agents`` (bar -> (condition, agent)), seed and panel of
     ``worlds`` (panel -> (world, partners)): the agent's mean return over ``episodes`` fresh
     episodes there as agent 0 beside the partners, parameters untouched, and
@@ -177,7 +179,9 @@ def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tu
     for w, (panel, (world, partners)) in enumerate(worlds.items()):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), w)  # every agent meets the same layouts
         returns = {  # agent -> [R, E, 1 + partners]: one evaluation of that agent of every run
-            agent: episode_returns(*evaluation_setup(run, world, agent, partners), episodes, key)
+            agent: episode_returns(
+                *evaluation_setup(run, world, agent, partners, **scales.world_shape(scale, world)), episodes, key
+            )
             for agent in sorted({a for _, a in agents.values() if a in learned})  # scripted experts don't transfer
         }
         for bar, (condition, agent) in agents.items():
@@ -287,12 +291,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
     from sociajax.training.checkpoint import load_run
 
-    episodes = args.episodes or scales.get_scale(args.scale, "figure4").eval_episodes
+    scale = scales.get_scale(args.scale, "figure4")
+    episodes = args.episodes or scale.eval_episodes
     start = time.perf_counter()
     run = load_run(source)
-    rows = transfer_returns(run, episodes, args.seed, worlds=worlds)
+    rows = transfer_returns(run, episodes, args.seed, worlds=worlds, scale=scale)
     out_dir.mkdir(parents=True, exist_ok=True)
-    gifs = {} if args.no_gifs else record_gifs(run, out_dir, worlds, args.seed)
+    gifs = {} if args.no_gifs else record_gifs(run, out_dir, worlds, args.seed, scale=scale)
     results.write_csv(rows, out_dir / "figure6.csv")
     stats = bar_stats(rows)
     summary = {
@@ -301,7 +306,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "source_update": int(run.meta["update"]),
         "experts": "scripted" if run.config.agents[1].role == "scripted" else "trained",
         "native_experts": args.native_experts,
-        "worlds": {panel: {"env": world, "partners": partners} for panel, (world, partners) in worlds.items()},
+        "worlds": {panel: {"env": world, "partners": partners, "shape": scale.world(world)}
+                   for panel, (world, partners) in worlds.items()},
         "episodes_per_seed": episodes,
         "eval_seed": args.seed,
         "wall_s": round(time.perf_counter() - start, 1),

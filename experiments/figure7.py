@@ -1,6 +1,6 @@
 """Paper Figure 7: a SociAPL novice evaluated through training, and solo/social mixing.
 
-    python experiments/figure7.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+    python experiments/figure7.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--switch-fraction F] [--eval-episodes N]
                                   [--episodes N] [--resume] [--replot]
@@ -102,7 +102,8 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
                                  seed, num_seeds, run_dir, progress, keep)
 
 
-def evaluate_checkpoints(run_dir: Path, episodes: int, seed: int) -> list[dict[str, Any]]:
+def evaluate_checkpoints(run_dir: Path, episodes: int, seed: int,
+                         scale: Optional[scales.Scale] = None) -> list[dict[str, Any]]:
     """One row per condition, seed, kept checkpoint and setting: the novice's mean return
     over ``episodes`` fresh episodes (the same layouts at every checkpoint)."""
     import jax
@@ -119,7 +120,8 @@ def evaluate_checkpoints(run_dir: Path, episodes: int, seed: int) -> list[dict[s
         env_steps = np.asarray(run.meta["env_steps"])
         for s, (setting, (world, partners)) in enumerate(SETTINGS.items()):
             key = jax.random.fold_in(jax.random.PRNGKey(seed), s)
-            returns = episode_returns(*evaluation_setup(run, world, 0, partners), episodes, key)[:, :, 0]
+            shape = scales.world_shape(scale, world)
+            returns = episode_returns(*evaluation_setup(run, world, 0, partners, **shape), episodes, key)[:, :, 0]
             for r in range(trainer.num_runs):
                 rows.append({
                     "condition": conditions[r], "seed": int(seeds[r]), "update": update,
@@ -197,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result, compiled = runs.train_as_one_program(config, args.resume)
     episodes = args.eval_episodes or scale.eval_episodes
     eval_start = time.perf_counter()
-    rows = evaluate_checkpoints(out_dir, episodes, args.seed + 1_000)
+    rows = evaluate_checkpoints(out_dir, episodes, args.seed + 1_000, scale)
     results.write_csv(rows, out_dir / "figure7.csv")
     summary = {
         "figure": "7",

@@ -1,6 +1,6 @@
 """Paper Figure 8 (appendix 7.1): the novice's auxiliary prediction loss over training, from a Figure 4 run.
 
-    python experiments/figure8.py --scale tiny|small|paper [--experts scripted|trained]
+    python experiments/figure8.py --scale tiny|mini|small|paper [--experts scripted|trained]
                                   [--figure4-dir DIR] [--out-dir DIR]
 
 Figure 8 reads the SociAPL seeds of Figure 4's training, so this script trains nothing: it

@@ -1,6 +1,6 @@
 """Paper Figure 9 (appendix 7.2): the no-penalty ablation, compared in zero-shot transfer.
 
-    python experiments/figure9.py --scale tiny|small|paper [--num-seeds N] [--out-dir DIR]
+    python experiments/figure9.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--eval-episodes N] [--episodes N] [--resume] [--replot]
 
@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     start = time.perf_counter()
     result, compiled = runs.train_as_one_program(config, args.resume)
     episodes = args.eval_episodes or scale.eval_episodes
-    rows = figure6.transfer_returns(load_run(out_dir), episodes, args.seed + 1_000, AGENTS, SETTINGS)
+    rows = figure6.transfer_returns(load_run(out_dir), episodes, args.seed + 1_000, AGENTS, SETTINGS, scale)
     results.write_csv(rows, out_dir / "figure9.csv")
     per_seed = reliance(rows)
     mean_reliance = {c: float(np.mean(list(v.values()))) for c, v in per_seed.items()}

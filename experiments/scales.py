@@ -1,12 +1,14 @@
-"""How big a figure's runs are: ``--scale tiny|small|paper`` (:func:`get_scale`).
+"""How big a figure's runs are: ``--scale tiny|mini|small|paper`` (:func:`get_scale`).
 
 * ``tiny``: seconds of training (compiling dominates); the test suite runs it end to end.
-* ``small``: at most about an hour per figure on 2 CPU cores, every condition, 3 seeds.
-  Budgets are estimates from the main job's measured speed (16 envs x 250 steps per
-  update, 1,300-2,000 env-steps/s summed over runs on a 2-core AVX2 AMD EPYC, one learner
-  per run); measured since (experiments/README.md): figure4.py with scripted experts 55
-  minutes (AVX2, 2026-12-02), experts.py 48 minutes (AVX-512, shared, 2026-12-05).
-  figure7.py adds the evaluation of its ten checkpoints in three settings on top.
+* ``mini``: the miniature world of the search (experiments/README.md, "Miniature search"):
+  Goal Cycle at 7x7 without inner walls, 64-step episodes, 64 episodes per update in 8
+  minibatches of 32 segments, lr 1e-3, entropy 1e-3, penalty -1.5, 391 updates (1.6M env
+  steps) per run; the transfer worlds scaled with it (GoalCycle-4 at 7x7, Four Rooms at
+  13x13, the smallest whose start room holds two agents, Maze at 9x9; all 64-step episodes). Its
+  setting is the search's first row until the search confirms one (``measured`` False).
+* ``small``: the paper's world run shorter, about an hour per figure on 2 CPU cores, every
+  condition, 3 seeds (measured times in experiments/README.md).
 * ``paper``: the paper's schedule (appendix 7.8, the ``paper-social`` preset), for a GPU.
 """
 
@@ -18,32 +20,32 @@ from typing import Optional
 from sociajax.agents.ppo import PPOConfig
 from sociajax.training.presets import get_preset
 
-SCALES = ("tiny", "small", "paper")
+SCALES = ("tiny", "mini", "small", "paper")
 
-# Episodes per run (one condition, one seed) of each figure at each scale. Small: the
-# largest budget that fits the hour by the estimate in the module doc (runs x env steps /
-# 1,300 env-steps/s); trained experts are learners too, about 2.5x the compute per env step.
+# Episodes per run (one condition, one seed) of each figure at each scale. Mini: 391 updates
+# of 64 episodes, the search's budget. Small: the largest budget that fit the hour at 1,300
+# env-steps/s summed; trained experts are learners too, about 2.5x the compute per env step.
 EPISODES: dict[str, dict[str, int]] = {
     # 2 conditions x 3 seeds, one learner alone: 6 x 3,072 x 250 = 4.6M env steps.
     # Paper: 81,920 episodes at 0.5, then 1.0 (Figure 12); ours: as long at 1.0, then 1.5
     # for the other half of the budget (the curriculum's switches are fractions of it).
-    "experts": {"tiny": 16, "small": 3_072, "paper": 327_680},
+    "experts": {"tiny": 16, "mini": 25_024, "small": 3_072, "paper": 327_680},
     # 5 conditions x 3 seeds, 1 learner + 2 scripted oracles: 15 x 1,200 x 250 = 4.5M.
-    "figure4": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure4": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
     # The same 15 runs with 3 learners each (2 trained experts learning at lr 1e-5).
-    "figure4-trained": {"tiny": 8, "small": 480, "paper": 1_000_000},
+    "figure4-trained": {"tiny": 8, "mini": 25_024, "small": 480, "paper": 1_000_000},
     # 3 conditions x 3 seeds with scripted experts: 9 x 1,200 x 250 = 2.7M env steps, the
     # same runs per condition as figure4's (its solo and SociAPL conditions recur here).
-    "figure5": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure5": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
     # The same 9 runs with 3 learners each (the imperfect experts frozen, computing anyway).
-    "figure5-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
+    "figure5-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
     # 3 conditions x 3 seeds (social, mixed after the switch, solo), as figure5's; the paper
     # switches after about 500k of its 1M+ episodes.
-    "figure7": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
-    "figure7-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
+    "figure7": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
+    "figure7-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
     # 2 conditions (penalty 0 and -1.5) x 3 seeds: 6 x 1,200 x 250 = 1.8M env steps.
-    "figure9": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
-    "figure9-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
+    "figure9": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
+    "figure9-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
 }
 
 
@@ -62,6 +64,21 @@ class Scale:
     checkpoint_every: int  # chunks between checkpoints
     eval_episodes: int  # fresh episodes per seed when a script evaluates agents
     measured: bool  # whether a whole figure has been run at this scale
+    size: Optional[int] = None  # Goal Cycle's side (None: the env's 13)
+    n_walls: Optional[int] = None  # Goal Cycle's inner walls (None: the env's 18 on 13x13)
+    action_set: str = "paper"  # the learners' actions (EnvConfig.action_set)
+    # Shapes of the other worlds (transfer, native experts): (env name, ((option, value), ...)).
+    other_worlds: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+
+    def world(self, env_id: str) -> dict[str, int]:
+        """``sociajax.make`` overrides of ``env_id`` at this scale (size, walls, episode
+        length; empty: the world's defaults). Goal Cycle worlds take the scale's own shape."""
+        if env_id.startswith("GoalCycle"):
+            shape = {"size": self.size, "n_walls": self.n_walls}
+            if self.size is not None:
+                shape["max_steps"] = self.max_steps
+            return {k: v for k, v in shape.items() if v is not None}
+        return dict(dict(self.other_worlds).get(env_id, ()))
 
     @property
     def episode_steps(self) -> int:
@@ -89,6 +106,13 @@ def get_scale(name: str, figure: str) -> Scale:
         # Like tests/training/training_kit.tiny: 16-step episodes, 2 envs, 2 minibatches.
         ppo = PPOConfig(num_envs=2, num_minibatches=2, minibatch_segments=2, recompute_every=1)
         return Scale(name, ppo, 16, episodes, 2, 1e-4, -1.5, 1, 2, 4, measured=True)
+    if name == "mini":
+        # The search's first setting (experiments/search_settings.json, s01-7x7-trial).
+        ppo = PPOConfig(num_envs=64, num_minibatches=8, minibatch_segments=32, entropy_coef=1e-3)
+        # Four Rooms at 13x13: the smallest whose start room holds two agents (4 spawn cells).
+        others = (("FourRooms", (("size", 13), ("max_steps", 64))), ("Maze", (("size", 9), ("max_steps", 64))))
+        return Scale(name, ppo, 64, episodes, 3, 1e-3, -1.5, 1, 20, 64, measured=False, size=7, n_walls=0,
+                     other_worlds=others)
     if name == "small":
         # The main job's PPO schedule (social-scripted preset), tuned to learn in its budget:
         # 16 episodes per update, 8 minibatches of 32 segments, lr 3e-4, entropy 1e-3.
@@ -99,3 +123,9 @@ def get_scale(name: str, figure: str) -> Scale:
         name, paper.ppo, None, episodes, 5, paper.agents[0].lr, -1.5, paper.updates_per_chunk,
         paper.checkpoint_every, 128, measured=False,
     )
+
+
+def world_shape(scale: Optional[Scale], world: str) -> dict[str, int]:
+    """``evaluation_setup``'s shape options of ``world`` at ``scale``; None gives none (the
+    world's defaults, or a run's own shape in its own world)."""
+    return {} if scale is None else scale.world(world)

@@ -38,6 +38,7 @@ class EvalArgs:
     # the evaluation world's shape (default: the run's own in its world id, the world's default in another)
     size: Optional[int] = None
     n_walls: Optional[int] = None
+    max_steps: Optional[int] = None  # episode length of the evaluation world (default as the shape)
     seed: int = 0  # evaluation randomness (layouts, sampled actions)
 
 
@@ -54,12 +55,13 @@ def evaluate(args: EvalArgs) -> dict:
         raise ValueError(f"episodes must be a positive integer, got {args.episodes!r}")
     run = load_run(args.run_dir)
     setup, env, env_params, params = evaluation_setup(
-        run, args.env, args.agent, args.partner, args.num_partners, size=args.size, n_walls=args.n_walls
+        run, args.env, args.agent, args.partner, args.num_partners, size=args.size, n_walls=args.n_walls,
+        max_steps=args.max_steps,
     )
     # A world's own name, with its shape when one is asked for (GoalCycle-4-7x7-w0).
     world = setup.env_id + (f"-{env.height}x{env.width}" if args.size is not None else "") + (
         f"-w{args.n_walls}" if args.n_walls is not None else ""
-    )
+    ) + (f"-t{args.max_steps}" if args.max_steps is not None else "")
     key_returns, key_gif = jax.random.split(jax.random.PRNGKey(args.seed))
     returns = episode_returns(setup, env, env_params, params, args.episodes, key_returns, args.greedy)
     from sociajax.training.trainer import make_train
@@ -68,7 +70,7 @@ def evaluate(args: EvalArgs) -> dict:
     report = {
         "run_dir": str(args.run_dir),
         "env": setup.env_id,
-        "world": {"size": env.height, "n_walls": getattr(env, "n_walls", None)},
+        "world": {"size": env.height, "n_walls": getattr(env, "n_walls", None), "max_steps": int(env_params.max_steps.max())},
         "updates": run.meta["update"],
         "env_steps": run.meta["env_steps"],
         "episodes_per_seed": args.episodes,

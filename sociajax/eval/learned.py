@@ -63,14 +63,15 @@ def evaluation_setup(
     num_partners: Optional[int] = None,
     size: Optional[int] = None,
     n_walls: Optional[int] = None,
+    max_steps: Optional[int] = None,
 ) -> tuple[Setup, MultiAgentGridEnv, EnvParams, Any]:
     """(setup, env, env params [R], acting params [R, L+F, ...]) for an evaluation over the
     run's R runs (conditions x seeds). In the training world each run plays under its
     penalty and presence in force at the checkpoint; elsewhere under the world's defaults.
 
-    ``size`` and ``n_walls`` shape the evaluation world; None keeps the run's own shape in its
-    own world id and the world's default shape in another (a miniature's transfer worlds are
-    named explicitly, e.g. ``size=7, n_walls=0`` for GoalCycle-4)."""
+    ``size``, ``n_walls`` and ``max_steps`` shape the evaluation world; None keeps the run's
+    own in its own world id and the world's default in another (a miniature's transfer worlds
+    are named explicitly, e.g. ``size=7, n_walls=0, max_steps=64`` for GoalCycle-4)."""
     config = run.config
     trainer = make_train(config)
     train_pop = trainer.population
@@ -82,8 +83,13 @@ def evaluation_setup(
     if num_partners is not None and num_partners < 0:
         raise ValueError(f"num_partners must be a non-negative integer, got {num_partners!r}")
     env_id = config.env.env_id if env_id is None else env_id
-    own_shape = shape_overrides(config.env) if env_id == config.env.env_id else {}
-    shape = {**own_shape, **{k: v for k, v in (("size", size), ("n_walls", n_walls)) if v is not None}}
+    own_shape = {}
+    if env_id == config.env.env_id:
+        own_shape = shape_overrides(config.env)
+        if config.env.max_steps is not None:
+            own_shape["max_steps"] = config.env.max_steps
+    asked = (("size", size), ("n_walls", n_walls), ("max_steps", max_steps))
+    shape = {**own_shape, **{k: v for k, v in asked if v is not None}}
     same_world = (
         env_id == config.env.env_id and shape == own_shape
         and agent is None and partner is None and num_partners is None

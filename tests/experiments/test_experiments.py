@@ -184,6 +184,41 @@ def test_larger_scales_build_valid_programs(scale_name: str, tmp_path: Path) -> 
     assert config.agents[0].lr == scale.novice_lr
 
 
+def test_every_figure_builds_its_config_at_mini_scale(tmp_path: Path) -> None:
+    """--scale mini: the search's 7x7 world for every figure's training, the transfer and
+    native worlds scaled with it (built and validated, not compiled)."""
+    from sociajax.eval.learned import _world
+    from sociajax.training.trainer import make_train
+
+    def mini(figure: str) -> "scales.Scale":
+        scale = scales.get_scale("mini", figure)
+        assert (scale.size, scale.n_walls, scale.max_steps, scale.ppo.num_envs, scale.num_updates) == (7, 0, 64, 64, 391)
+        return scale
+
+    def check(config, runs: int) -> None:
+        trainer = make_train(config)
+        assert (trainer.env.height, trainer.env.n_walls, trainer.episode_steps) == (7, 0, 64)
+        assert trainer.num_runs == runs and config.total_env_steps == 391 * 64 * 64
+        assert config.agents[0].lr == 1e-3 and config.ppo.entropy_coef == 1e-3 and config.env.penalty == "-1.5"
+
+    check(experts.build_config(mini("experts"), 3, 0, tmp_path / "e", 1, False), 2 * 3)
+    check(figure4.build_config(mini("figure4"), 3, 0, tmp_path / "f4", "scripted", None, False), 5 * 3)
+    check(figure5.build_config(mini("figure5"), 3, 0, tmp_path / "f5", "scripted", None, 0.5, None, False), 3 * 3)
+    switch = figure7.switch_episode(mini("figure7"), 0.5)
+    check(figure7.build_config(mini("figure7"), 3, 0, tmp_path / "f7", "scripted", None, switch, False), 3 * 3)
+    check(figure9.build_config(mini("figure9"), 3, 0, tmp_path / "f9", "scripted", None, False), 2 * 3)
+    # native experts in the transfer worlds, and the transfer worlds themselves
+    scale = mini("experts")
+    native = make_train(experts.build_config(scale, 3, 0, tmp_path / "fr", 1, False, env_id="FourRooms"))
+    assert (native.env.height, native.episode_steps) == (13, 64)
+    assert scale.world("GoalCycle-4") == {"size": 7, "n_walls": 0, "max_steps": 64}
+    for world, _ in figure6.WORLDS.values():
+        shape = scale.world(world)
+        env, params = _world(world, 3, tuple(sorted((k, v) for k, v in shape.items() if k != "max_steps")))
+        assert env.height == {"GoalCycle-4": 7, "FourRooms": 13, "Maze": 9}[world] and shape["max_steps"] == 64
+    assert scales.get_scale("tiny", "figure4").world("GoalCycle-4") == {}  # other scales keep the defaults
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

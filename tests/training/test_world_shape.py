@@ -97,10 +97,13 @@ def test_a_9x9_run_trains_resumes_exactly_and_evaluates(tmp_path) -> None:
 
     evaluate()
     own = json.loads((tmp_path / "whole" / "eval" / "GoalCycle-3.json").read_text())
-    assert own["world"] == {"size": 9, "n_walls": 2}  # the run's own shape, not the default 13x13
+    assert own["world"] == {"size": 9, "n_walls": 2, "max_steps": 16}  # the run's own world, not the default
     evaluate("--env", "GoalCycle-4", "--size", "9", "--n-walls", "0")
     moved = json.loads((tmp_path / "whole" / "eval" / "GoalCycle-4-9x9-w0.json").read_text())
-    assert moved["world"] == {"size": 9, "n_walls": 0}
+    assert moved["world"] == {"size": 9, "n_walls": 0, "max_steps": 250}  # GoalCycle's default length
+    evaluate("--env", "GoalCycle-4", "--size", "9", "--n-walls", "0", "--max-steps", "16")
+    short = json.loads((tmp_path / "whole" / "eval" / "GoalCycle-4-9x9-w0-t16.json").read_text())
+    assert short["world"]["max_steps"] == 16
     assert [a["role"] for a in moved["agents"]] == ["learner (agent 0)", "scripted:oracle", "scripted:oracle"]
     bad = subprocess.run(
         [sys.executable, "-m", "sociajax.evaluate", "--run-dir", str(tmp_path / "whole"), "--env", "FourRooms",
