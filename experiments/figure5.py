@@ -17,8 +17,8 @@ What "imperfect" means (the paper does not define it; **ours**):
 * ``--experts scripted`` (default): the near-optimal experts are scripted oracles; the
   imperfect ones are the same oracles that, with probability ``--epsilon`` (default 0.5)
   per step, take a random move (left, right or forward) instead. At 0.5 three such
-  oracles score about 9 per 250-step episode against the oracles' 25.6 (64 episodes,
-  2026-12-05). ``epsilon`` is a data field, so all three conditions stay one program.
+  oracles score about 9 per 250-step episode against the oracles' 25.6 (experiments/README.md
+  has the measurement). ``epsilon`` is a data field, so all three conditions stay one program.
 * ``--experts trained``: experts loaded seed-matched from an experts.py run folder; the
   near-optimal ones are its last checkpoint and keep learning at lr 1e-5 (paper 7.8); the
   imperfect ones are an earlier checkpoint of the same curriculum (``--imperfect-update``,
