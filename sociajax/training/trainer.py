@@ -13,11 +13,12 @@ condition ``r // num_seeds``, seed ``seed + r % num_seeds``; without conditions,
 seeds. Everything in which runs differ is data carried in ``RunState.data`` (learning rates,
 coefficients, objectives, penalty and presence schedules, evaluated at the episodes trained
 before each update), so the program depends only on the static part of the config
-(``conditions.static_config``): configs that differ only in data share one compiled program.
+(``config.static_config``): configs that differ only in data share one compiled program.
 
 Update ``u`` of a run draws its randomness from ``fold_in(seed_key, u)``, so the numbers
-do not depend on how updates are grouped into chunks, where a run was resumed, or which
-other conditions share the program. With several devices the run axis is sharded over them
+do not depend on how updates are grouped into chunks or where a run was resumed. Which other
+conditions share the program changes them by float rounding at most: XLA may compile a
+program of 6 runs differently from one of 15 and sum in another order. With several devices the run axis is sharded over them
 (``jax.sharding``), over the devices of every process in a multi-host run
 (:mod:`sociajax.training.distributed`); the program is the same, XLA partitions it. The host loop (logging,
 checkpoints, signals) lives in :mod:`sociajax.training.run`.
