@@ -116,3 +116,18 @@ def test_network_ab_loads_a_commits_network_beside_this_one(tmp_path) -> None:
     assert workload(old, 2, 2, True)() > 0
     with pytest.raises(ValueError, match="--ref 'no-such-commit'"):
         load_network_at("no-such-commit", tmp_path)
+
+
+def test_update_profile_times_every_phase(tmp_path) -> None:
+    """benchmarks/update_profile.py at the tiny schedule: every phase timed, shares that add
+    up, model FLOPs and a utilisation in (0, 1]."""
+    out = tmp_path / "profile.json"
+    _run(["-m", "benchmarks.update_profile", "--schedule", "tiny", "--num-seeds", "2", "--repeats", "1",
+          "--out", str(out)])
+    (profile,) = json.loads(out.read_text())["profiles"]
+    assert set(profile["phases"]) == {"env_and_experts", "rollout", "recompute", "minibatch_step", "optimizer"}
+    assert all(p["seconds"] > 0 for p in profile["phases"].values())
+    assert profile["recomputes_per_update"] == 3 and profile["minibatches_per_update"] == 2  # recompute every 1, + final
+    assert abs(sum(profile["one_run_share"].values()) - 1) < 0.01
+    assert profile["phases"]["minibatch_step"]["model_gflops"] > profile["phases"]["recompute"]["model_gflops"] > 0
+    assert 0 < profile["utilisation_of_peak"] <= 1 and profile["env_steps_per_s"] > 0
