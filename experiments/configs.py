@@ -52,7 +52,8 @@ def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str]
     )
 
 
-def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int) -> tuple[Any, Any]:
+def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int,
+                  scale: Optional[Scale] = None) -> tuple[Any, Any]:
     """The two expert seats: scripted oracles, or trained experts from ``experts_dir``
     (:func:`trained_experts`); a folder without ``trained``, or the reverse, is refused."""
     from sociajax.training.config import AgentConfig
@@ -64,7 +65,7 @@ def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int) -> 
     if experts == "trained":
         if experts_dir is None:
             raise ValueError("--experts trained needs --experts-dir (a run folder of experiments/experts.py)")
-        return trained_experts(experts_dir, num_seeds)
+        return trained_experts(experts_dir, num_seeds, scale=scale)
     raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
 
 
@@ -74,7 +75,8 @@ def experts_summary(experts: str, experts_dir: Optional[Path]) -> dict[str, Any]
             "expert_lr": EXPERT_LR if experts == "trained" else None}
 
 
-def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR) -> tuple[Any, Any]:
+def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR,
+                    scale: Optional[Scale] = None) -> tuple[Any, Any]:
     """The two expert seats' AgentConfigs loading from ``experts_dir`` (an experts.py run,
     seed-matched, its condition 0, last checkpoint): learners at ``lr`` with the auxiliary
     loss the experts trained with. Checks the folder up front so a bad one stops with its
@@ -92,6 +94,15 @@ def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR) ->
             f"--num-seeds={num_seeds}: experts are seed-matched, but --experts-dir {str(experts_dir)!r} "
             f"has only num_seeds={source.num_seeds}"
         )
+    if scale is not None:  # experts of another world (size, walls, actions) would not fit this figure's
+        world = scale.world(source.env.env_id)
+        theirs = (source.env.size, source.env.n_walls, source.env.action_set)
+        ours = (world.get("size"), world.get("n_walls"), scale.action_set)
+        if theirs != ours:
+            raise ValueError(
+                f"--experts-dir {str(experts_dir)!r} trained in a world of (size, n_walls, action_set) {theirs}, "
+                f"--scale {scale.name} is {ours}; train experts at this scale (experts.py --scale {scale.name})"
+            )
     learners = [i for i, a in enumerate(source.agents) if a.role == "learner"]
     if not learners:
         raise ValueError(f"--experts-dir {str(experts_dir)!r} has no learner to load (roles {[a.role for a in source.agents]})")

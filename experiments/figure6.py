@@ -14,7 +14,8 @@ trained agent, without further training, as agent 0 into
 * ``Maze`` beside one expert,
 * ``Maze`` beside the expert and two distractors taking random moves (Figure 10, app. 7.3),
 
-each at the world's defaults (GoalCycle-4: penalty -1.5, 250 steps). The agents are Figure
+each at the world's defaults (GoalCycle-4: penalty -1.5, 250 steps), or at ``--scale mini`` in
+the scale's smaller worlds with 64-step episodes. The agents are Figure
 4's novices of ``solo_pred``, ``sociapl`` and ``il`` (every seed), and, when that run's
 experts were trained (learners), its 3-goal experts themselves (agent 1 of ``sociapl``).
 Scripted experts are not transferable agents, so with them that bar is left out.
@@ -156,6 +157,21 @@ def record_gifs(run: Any, out_dir: Path, worlds: Mapping[str, tuple[str, str]], 
     return out
 
 
+def check_scale_of_run(scale: scales.Scale, config: Any) -> None:
+    """Refuse a ``--scale`` whose world is not the one the run trained in: the transfer
+    worlds are scaled with the training world, so a mini run read at another scale would be
+    tested in worlds of the wrong size."""
+    from sociajax.training.config import shape_overrides
+
+    trained = {**shape_overrides(config.env), "max_steps": config.env.max_steps}
+    expected = {"size": None, "n_walls": None, "max_steps": scale.max_steps, **scale.world(config.env.env_id)}
+    if {k: trained.get(k) for k in expected} != expected:
+        raise ValueError(
+            f"--scale {scale.name}: its world {expected} is not the run's ({trained}); pass the --scale the "
+            "figure4 run was trained at"
+        )
+
+
 def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tuple[str, int]] = AGENTS,
                      worlds: Mapping[str, tuple[str, str]] = WORLDS,
                      scale: Optional[scales.Scale] = None) -> list[dict[str, Any]]:
@@ -295,6 +311,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     episodes = args.episodes or scale.eval_episodes
     start = time.perf_counter()
     run = load_run(source)
+    check_scale_of_run(scale, run.config)
     rows = transfer_returns(run, episodes, args.seed, worlds=worlds, scale=scale)
     out_dir.mkdir(parents=True, exist_ok=True)
     gifs = {} if args.no_gifs else record_gifs(run, out_dir, worlds, args.seed, scale=scale)

@@ -17,7 +17,8 @@ compiled program:
 
 Every checkpoint is kept (about ten over the run), and each is then evaluated, parameters
 untouched, with the novice as agent 0 of fresh episodes (``--eval-episodes`` per seed, default
-the scale's) in three settings, each at the world's defaults (penalty -1.5, 250 steps):
+the scale's) in three settings, each at the world's defaults (penalty -1.5, 250 steps; at ``--scale mini`` its 7x7 worlds and
+64-step episodes):
 
 * ``3-goal with experts``: GoalCycle-3 beside two scripted oracles;
 * ``3-goal solo``: GoalCycle-3 alone;
@@ -98,7 +99,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
     chunks = -(-scale.num_updates // scale.updates_per_chunk)
     scale = dataclasses.replace(scale, checkpoint_every=max(1, chunks // EVAL_POINTS))
     keep = chunks // scale.checkpoint_every + 2
-    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds)), conditions,
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale)), conditions,
                                  seed, num_seeds, run_dir, progress, keep)
 
 

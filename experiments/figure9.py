@@ -11,7 +11,7 @@ GoalCycle-3 under two conditions that differ only in the wrong-goal penalty, one
 * ``penalty_1.5``: the paper's -1.5.
 
 Then each seed's novice, untouched, is agent 0 of fresh GoalCycle-4 episodes (penalty -1.5,
-250 steps) beside two scripted oracles and alone. The paper's claim: without a penalty the
+250 steps; at ``--scale mini`` 7x7 and 64 steps) beside two scripted oracles and alone. The paper's claim: without a penalty the
 novice does not come to rely on the experts, so the experts make less difference to it in
 the new world. ``reliance`` = return beside the experts minus return alone, per seed.
 
@@ -55,7 +55,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
-    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds)), conditions,
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale)), conditions,
                                  seed, num_seeds, run_dir, progress)
 
 

@@ -21,31 +21,33 @@ from sociajax.agents.ppo import PPOConfig
 from sociajax.training.presets import get_preset
 
 SCALES = ("tiny", "mini", "small", "paper")
+# The search's setting the mini scale runs (a name in experiments/search_settings.json).
+MINI_SETTING = "s01-7x7-trial"
 
-# Episodes per run (one condition, one seed) of each figure at each scale. Mini: 391 updates
-# of 64 episodes, the search's budget. Small: the largest budget that fit the hour at 1,300
+# Episodes per run (one condition, one seed) of each figure at each scale (mini: the search
+# setting's own budget, see _mini). Small: the largest budget that fit the hour at 1,300
 # env-steps/s summed; trained experts are learners too, about 2.5x the compute per env step.
 EPISODES: dict[str, dict[str, int]] = {
     # 2 conditions x 3 seeds, one learner alone: 6 x 3,072 x 250 = 4.6M env steps.
     # Paper: 81,920 episodes at 0.5, then 1.0 (Figure 12); ours: as long at 1.0, then 1.5
     # for the other half of the budget (the curriculum's switches are fractions of it).
-    "experts": {"tiny": 16, "mini": 25_024, "small": 3_072, "paper": 327_680},
+    "experts": {"tiny": 16, "small": 3_072, "paper": 327_680},
     # 5 conditions x 3 seeds, 1 learner + 2 scripted oracles: 15 x 1,200 x 250 = 4.5M.
-    "figure4": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
+    "figure4": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
     # The same 15 runs with 3 learners each (2 trained experts learning at lr 1e-5).
-    "figure4-trained": {"tiny": 8, "mini": 25_024, "small": 480, "paper": 1_000_000},
+    "figure4-trained": {"tiny": 8, "small": 480, "paper": 1_000_000},
     # 3 conditions x 3 seeds with scripted experts: 9 x 1,200 x 250 = 2.7M env steps, the
     # same runs per condition as figure4's (its solo and SociAPL conditions recur here).
-    "figure5": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
+    "figure5": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
     # The same 9 runs with 3 learners each (the imperfect experts frozen, computing anyway).
-    "figure5-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
+    "figure5-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
     # 3 conditions x 3 seeds (social, mixed after the switch, solo), as figure5's; the paper
     # switches after about 500k of its 1M+ episodes.
-    "figure7": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
-    "figure7-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
+    "figure7": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure7-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
     # 2 conditions (penalty 0 and -1.5) x 3 seeds: 6 x 1,200 x 250 = 1.8M env steps.
-    "figure9": {"tiny": 8, "mini": 25_024, "small": 1_200, "paper": 1_000_000},
-    "figure9-trained": {"tiny": 8, "mini": 25_024, "small": 800, "paper": 1_000_000},
+    "figure9": {"tiny": 8, "small": 1_200, "paper": 1_000_000},
+    "figure9-trained": {"tiny": 8, "small": 800, "paper": 1_000_000},
 }
 
 
@@ -101,18 +103,13 @@ def get_scale(name: str, figure: str) -> Scale:
         raise ValueError(f"--scale must be one of {SCALES}, got {name!r}")
     if figure not in EPISODES:
         raise ValueError(f"figure must be one of {sorted(EPISODES)}, got {figure!r}")
-    episodes = EPISODES[figure][name]
+    episodes = EPISODES[figure].get(name, 0)
     if name == "tiny":
         # Like tests/training/training_kit.tiny: 16-step episodes, 2 envs, 2 minibatches.
         ppo = PPOConfig(num_envs=2, num_minibatches=2, minibatch_segments=2, recompute_every=1)
         return Scale(name, ppo, 16, episodes, 2, 1e-4, -1.5, 1, 2, 4, measured=True)
     if name == "mini":
-        # The search's first setting (experiments/search_settings.json, s01-7x7-trial).
-        ppo = PPOConfig(num_envs=64, num_minibatches=8, minibatch_segments=32, entropy_coef=1e-3)
-        # Four Rooms at 13x13: the smallest whose start room holds two agents (4 spawn cells).
-        others = (("FourRooms", (("size", 13), ("max_steps", 64))), ("Maze", (("size", 9), ("max_steps", 64))))
-        return Scale(name, ppo, 64, episodes, 3, 1e-3, -1.5, 1, 20, 64, measured=False, size=7, n_walls=0,
-                     other_worlds=others)
+        return _mini(episodes)
     if name == "small":
         # The main job's PPO schedule (social-scripted preset), tuned to learn in its budget:
         # 16 episodes per update, 8 minibatches of 32 segments, lr 3e-4, entropy 1e-3.
@@ -129,3 +126,29 @@ def world_shape(scale: Optional[Scale], world: str) -> dict[str, int]:
     """``evaluation_setup``'s shape options of ``world`` at ``scale``; None gives none (the
     world's defaults, or a run's own shape in its own world)."""
     return {} if scale is None else scale.world(world)
+
+
+def _mini(episodes: int) -> Scale:
+    """The mini scale: the search's setting :data:`MINI_SETTING`, read from the settings file
+    (one source for its numbers), with its budget unless ``episodes`` (> 0) says otherwise."""
+    import search  # imported here: search imports this module's users
+
+    setting = search.setting_named(MINI_SETTING)
+    try:
+        penalty = float(setting.penalty)
+    except ValueError:
+        raise ValueError(f"the mini scale needs a fixed penalty, {MINI_SETTING} has {setting.penalty!r}") from None
+    ppo = PPOConfig(
+        num_envs=setting.num_envs, num_minibatches=setting.num_minibatches,
+        minibatch_segments=setting.minibatch_segments, recompute_every=setting.recompute_every,
+        entropy_coef=setting.entropy_coef, aux_coef=setting.aux_coef,
+    )
+    # Transfer worlds at the same episode length; Four Rooms at 13x13, the smallest whose
+    # start room holds two agents (4 spawn cells); Maze at 9x9.
+    steps = setting.max_steps
+    others = (("FourRooms", (("size", 13), ("max_steps", steps))), ("Maze", (("size", 9), ("max_steps", steps))))
+    return Scale(
+        "mini", ppo, steps, episodes or setting.updates * setting.num_envs, 3, setting.lr, penalty, 1, 20, 64,
+        measured=False, size=setting.size, n_walls=setting.n_walls, action_set=setting.action_set,
+        other_worlds=others,
+    )

@@ -110,6 +110,14 @@ def load_settings(path: Path) -> list[Setting]:
     return settings
 
 
+def setting_named(name: str, path: Path = DEFAULT_SETTINGS) -> Setting:
+    """The setting called ``name`` in the settings file."""
+    by_name = {s.name: s for s in load_settings(path)}
+    if name not in by_name:
+        raise ValueError(f"no setting {name!r} in {str(path)!r} (names: {sorted(by_name)})")
+    return by_name[name]
+
+
 def conditions_of(setting: Setting) -> list[str]:
     """The three deciding conditions as data over one static config."""
     present = f"agents.1.presence={setting.presence} agents.2.presence={setting.presence}"
@@ -187,10 +195,18 @@ def cpu_model() -> str:
 
 def commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True)
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE,
+                             check=True)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
+
+
+COLUMNS: list[str] = [
+    *(f.name for f in dataclasses.fields(Setting)), "seeds", *(f"{c}_late" for c in CONDITIONS),
+    *(f"{c}_mean" for c in CONDITIONS), "sociapl_minus_solo", "sociapl_minus_vanilla", "criterion_met",
+    "env_steps_per_run", "updates", "train_wall_s", "cpu", "date", "commit",
+]
 
 
 def table_row(setting: Setting, seed: int, num_seeds: int, late: Mapping[str, Sequence[float]], result: Any) -> dict[str, Any]:
@@ -223,18 +239,35 @@ def read_table(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def append_row(path: Path, row: Mapping[str, Any]) -> None:
-    """Append ``row`` to the CSV at ``path`` (header written with the first row; a row whose
-    columns differ from the header's is refused, so the table stays one table)."""
+def table_header(path: Path) -> Optional[list[str]]:
+    """The table's columns (None: no table, or an empty file)."""
     import csv
 
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return next(csv.reader(f), None)
+
+
+def check_table(path: Path) -> None:
+    """Refuse, before any training, a table whose columns are not this script's rows'."""
+    header = table_header(path)
+    if header is not None and header != COLUMNS:
+        raise ValueError(f"--table {str(path)!r}: its columns {header} are not this script's {COLUMNS}")
+
+
+def append_row(path: Path, row: Mapping[str, Any]) -> None:
+    """Append ``row`` to the CSV at ``path`` (header written when the file has none)."""
+    import csv
+
+    if list(row) != COLUMNS:
+        raise ValueError(f"row columns {list(row)} are not {COLUMNS}")
+    check_table(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing = read_table(path)
-    if existing and list(existing[0]) != list(row):
-        raise ValueError(f"{path}: columns {list(existing[0])} differ from this row's {list(row)}")
+    write_header = table_header(path) is None
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if not existing:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if write_header:
             writer.writeheader()
         writer.writerow(row)
 
@@ -254,7 +287,9 @@ def run_setting(setting: Setting, args: argparse.Namespace) -> Optional[dict[str
         print(f"[{setting.name}] interrupted at update {result.updates}; continue with --resume", flush=True)
         return None
     late = late_returns_per_seed(run_dir)
-    return table_row(setting, args.seed, args.num_seeds, late, result)
+    row = table_row(setting, args.seed, args.num_seeds, late, result)
+    (run_dir / "search_row.json").write_text(json.dumps(row, indent=2))  # kept even if the table write fails
+    return row
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -277,6 +312,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError(f"--only {missing[0]!r} is not in {str(args.settings)!r} (names: {sorted(by_name)})")
         settings = [by_name[n] for n in args.only]
     seeds = f"{args.seed}-{args.seed + args.num_seeds - 1}"
+    check_table(args.table)
     done = {(r["name"], r["seeds"]) for r in read_table(args.table)}
     start = time.perf_counter()
     for setting in settings:

@@ -2,13 +2,16 @@
 
 Loads a run folder's last checkpoint, plays ``episodes`` fresh episodes per seed (and per
 condition, for a grid), prints each condition's agents' mean returns with 95% confidence
-intervals, writes them to
-``DIR/eval/<env>.json`` (``<env>-<size>x<size>`` with ``--size``) and one recorded episode (seed 0) to a GIF. With ``--env`` another
+intervals, writes them to ``DIR/eval/<world>.json`` and one recorded episode (seed 0) to
+``DIR/eval/<world>.gif``, where ``<world>`` is the env id, followed by ``-<size>x<size>``,
+``-w<n_walls>`` and ``-t<max_steps>`` when those flags are given. With ``--env`` another
 world, the run's first learner is tested zero-shot beside that world's scripted experts
 (``--partner none`` for solo; ``--partner seeker,random,random`` for an expert with two
 distractors; ``--partner frozen:RUN_DIR[:AGENT]`` for a trained agent of another run, kept
-frozen and matched by seed index); ``--agent``, ``--partner`` or ``--num-partners`` in the training
-world replace its population the same way.
+frozen and matched by seed index). In the training world, ``--agent``, ``--partner``,
+``--num-partners``, ``--size``, ``--n-walls`` or ``--max-steps`` replace its population the
+same way (the first learner beside the world's experts, at the world's default penalty):
+only the run's own world, unchanged, replays its population under its own schedules.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class EvalArgs:
     run_dir: str
     env: Optional[str] = None  # world to test in (default: the training world and population)
     episodes: int = 128  # fresh episodes per seed
-    gif: Optional[str] = None  # default: RUN_DIR/eval/<env>.gif
+    gif: Optional[str] = None  # default: RUN_DIR/eval/<world>.gif
     no_gif: bool = False
     greedy: bool = False  # most likely action instead of sampling
     agent: Optional[int] = None  # transfer: which learned agent of the run (default: first learner)

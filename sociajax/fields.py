@@ -25,14 +25,14 @@ KINDS = ("static", "data", "host")
 
 def data(default: Any, doc: str) -> Any:
     """A data field: may differ between the conditions of one compiled program. ``doc`` is
-    the one line the CLI and error messages show for it."""
-    return dataclasses.field(default=default, metadata={"kind": "data", "doc": doc})
+    its one line in the CLI's ``--help`` (tyro reads ``help``) and in ``DATA_FIELDS``."""
+    return dataclasses.field(default=default, metadata={"kind": "data", "doc": doc, "help": doc})
 
 
-def host(default: Any, *, resumable: bool) -> Any:
+def host(default: Any, *, resumable: bool, doc: str) -> Any:
     """A host-only field: the compiled program never sees it. ``resumable``: it may change
-    when a run is continued with ``--resume``."""
-    return dataclasses.field(default=default, metadata={"kind": "host", "resumable": resumable})
+    when a run is continued with ``--resume``. ``doc``: its line in ``--help``."""
+    return dataclasses.field(default=default, metadata={"kind": "host", "resumable": resumable, "help": doc})
 
 
 def kind(field: dataclasses.Field) -> str:

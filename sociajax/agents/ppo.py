@@ -121,18 +121,16 @@ class PPOConfig:
     longer, while a short one runs faster unrolled (numbers in docs/benchmarks.md).
     """
 
-    # Data (sociajax.fields): read from LearnerData, so they may differ between conditions.
     gamma: float = fields.data(0.993, "discount factor")
     gae_lambda: float = fields.data(0.97, "GAE lambda")
     clip_eps: float = fields.data(0.2, "PPO clip range")
     value_coef: float = fields.data(0.1, "value loss coefficient")
     entropy_coef: float = fields.data(1e-5, "entropy bonus coefficient")
     aux_coef: float = fields.data(3.0, "auxiliary loss coefficient (of learners with agents.N.aux)")
-    lr: float = 1e-4  # a default only: each learner's own is agents.N.lr
+    lr: float = 1e-4  # unused in training: each learner's own is agents.N.lr
     target_kl: float = fields.data(0.01, "KL early stop of the minibatch loop")
     hard_kl: float = fields.data(0.03, "KL above which the whole update is reverted")
-    # none in the paper (see module doc); e.g. 0.5 clips
-    max_grad_norm: float = fields.data(math.inf, "global gradient norm clip (inf: none)")
+    max_grad_norm: float = fields.data(math.inf, "global gradient norm clip (inf: none, as the paper; e.g. 0.5)")
     adam_eps: float = 1e-8  # PyTorch's Adam default, which the paper used
     num_minibatches: int = 20
     minibatch_segments: int = 512

@@ -35,7 +35,6 @@ from sociajax.training.config import (  # noqa: F401  (parsing lives with the co
     imitated_agent,
     is_data_field,
     parse_condition,
-    program_config,
     set_field,
     set_fields,
     static_config,

@@ -112,10 +112,10 @@ class EnvConfig:
     """
 
     env_id: str = "GoalCycle-3"
-    size: Optional[int] = None
-    n_walls: Optional[int] = None
-    action_set: ActionSet = "paper"
-    max_steps: Optional[int] = None
+    size: Optional[int] = None  # side of the grid, outer wall included (None: the world's)
+    n_walls: Optional[int] = None  # Goal Cycle's random inner walls (None: 15% of the inner cells)
+    action_set: ActionSet = "paper"  # the learners' actions: paper (MiniGrid's 7) or move (left, right, forward)
+    max_steps: Optional[int] = None  # episode length (None: the world's)
     # Reward for entering a wrong goal (Goal Cycle): a number or a schedule over episodes,
     # e.g. the experts' curriculum "-0.5,-1.0@81920,-1.5@163840" (sociajax.training.schedule).
     penalty: Optional[str] = fields.data(None, "reward for a wrong goal: a number or a schedule over episodes")
@@ -143,22 +143,28 @@ class TrainConfig:
     network: NetworkConfig = NetworkConfig()
     # Conditions trained side by side in one compiled program, each "NAME: FIELD=VALUE ..."
     # over data fields only (:func:`set_fields`); () trains the config as it is.
-    conditions: tuple[str, ...] = fields.data((), "the conditions of one program")
-    total_env_steps: int = fields.host(1_000_000, resumable=True)
-    seed: int = fields.host(0, resumable=False)
+    conditions: tuple[str, ...] = fields.data(
+        (), 'conditions trained side by side in one program, each "NAME: FIELD=VALUE ..." over data fields'
+    )
+    total_env_steps: int = fields.host(
+        1_000_000, resumable=True, doc="env steps per run, rounded up to whole chunks of updates"
+    )
+    seed: int = fields.host(0, resumable=False, doc="first seed; seed i of every condition is seed + i")
     num_seeds: int = 1
     # Updates per compiled call (logging/checkpoints between calls). Above 1 the updates run
     # in a ``lax.scan``: right on GPUs; on CPUs XLA runs loop bodies ~4x slower, so use 1.
     updates_per_chunk: int = 10
-    # chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)
-    checkpoint_every: int = fields.host(5, resumable=True)
-    keep_checkpoints: int = fields.host(2, resumable=True)
-    run_dir: str = fields.host("runs/default", resumable=False)
-    tensorboard: bool = fields.host(False, resumable=True)  # also write TensorBoard scalars (needs tensorboardX)
-    # Episodes of a random policy in each learned agent's seat, for the plot's reference line
-    # (0: skip). Measured once per run folder, into baseline.json.
-    baseline_episodes: int = fields.host(64, resumable=True)
-    progress: bool = fields.host(True, resumable=True)  # progress bar on stderr
+    checkpoint_every: int = fields.host(
+        5, resumable=True, doc="chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)"
+    )
+    keep_checkpoints: int = fields.host(2, resumable=True, doc="checkpoints kept (the newest)")
+    run_dir: str = fields.host("runs/default", resumable=False, doc="the run folder")
+    tensorboard: bool = fields.host(False, resumable=True, doc="also write TensorBoard scalars (needs tensorboardX)")
+    baseline_episodes: int = fields.host(
+        64, resumable=True,
+        doc="episodes of a random policy in each learned seat, for the plot's reference line (0: skip)",
+    )
+    progress: bool = fields.host(True, resumable=True, doc="progress bar on stderr")
 
     def __post_init__(self) -> None:
         validate(self)

@@ -33,9 +33,6 @@ from sociajax.training.distributed import barrier, gather_chunk, is_primary
 from sociajax.training.logging import MetricsCSV, TensorBoard, chunk_rows, late_returns
 from sociajax.training.trainer import Trainer, make_train
 
-# Fields that may differ between a run folder's config and the config that resumes it:
-# they change how long or how verbosely it runs, not what one update computes.
-
 
 @dataclasses.dataclass
 class RunResult:

@@ -17,8 +17,9 @@ before each update), so the program depends only on the static part of the confi
 
 Update ``u`` of a run draws its randomness from ``fold_in(seed_key, u)``, so the numbers
 do not depend on how updates are grouped into chunks or where a run was resumed. Which other
-conditions share the program changes them by float rounding at most: XLA may compile a
-program of 6 runs differently from one of 15 and sum in another order. With several devices the run axis is sharded over them
+conditions share the program can change them: XLA may compile a program of 6 runs
+differently from one of 15 and sum in another order, a float rounding that training can
+then grow. With several devices the run axis is sharded over them
 (``jax.sharding``), over the devices of every process in a multi-host run
 (:mod:`sociajax.training.distributed`); the program is the same, XLA partitions it. The host loop (logging,
 checkpoints, signals) lives in :mod:`sociajax.training.run`.

@@ -320,3 +320,36 @@ def test_conv3x3_rejects_strides_other_than_1_and_3(transpose) -> None:
     x = jnp.zeros((1, 7, 7, 4))
     with pytest.raises(ValueError, match="stride must be 1 or 3, got 2"):
         Conv3x3(8, stride=2, transpose=transpose).init(jax.random.PRNGKey(0), x)
+
+
+def test_the_lstm_is_flaxs_optimized_lstm_cell() -> None:
+    """SocialNet's LSTM declares nn.OptimizedLSTMCell's parameters (names, shapes, initial
+    values) and computes its step exactly in float32, so checkpoints and numbers carry over."""
+    from flax import linen as nn
+
+    from sociajax.agents.network import _LSTMCellParams, _lstm_cell
+
+    hidden, features, batch = 16, 24, 5
+    key = jax.random.PRNGKey(7)
+    x = jax.random.normal(jax.random.PRNGKey(1), (batch, features))
+    carry = tuple(jax.random.normal(k, (batch, hidden)) for k in jax.random.split(jax.random.PRNGKey(2)))
+    cell = nn.OptimizedLSTMCell(hidden)
+    theirs = cell.init(key, carry, x)["params"]
+    ours_module = _LSTMCellParams(hidden, features)
+    ours = ours_module.init(key)["params"]
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_array_equal(a, b)
+    expected, _ = cell.apply({"params": theirs}, carry, x)
+    got = _lstm_cell(ours_module.apply({"params": ours}), carry, x, jnp.float32)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_view_shape_is_checked_by_name() -> None:
+    for bad in ((20, 20, 3), (21, 18, 3), (12, 12, 3), (21, 21)):
+        with pytest.raises(ValueError, match="SocialNet.obs_shape must be"):
+            init_params(SocialNet(obs_shape=bad), jax.random.PRNGKey(0))
+    # a larger view builds its own encoder grid (27 px: 9x9 tiles -> a 5x5 feature map)
+    params = init_params(SocialNet(obs_shape=(27, 27, 3)), jax.random.PRNGKey(0))
+    assert params["embed"]["kernel"].shape == (5 * 5 * 64, HIDDEN)

@@ -730,3 +730,23 @@ def test_figure4_with_trained_experts_loads_them_seed_matched(experts_run: Path,
     bars = {(r["condition"], r["env"]) for r in _read(out / "figure6.csv")}
     assert {("experts", w) for w in figure6.WORLDS} <= bars
     assert json.loads((out / "figure6.json").read_text())["experts"] == "trained"
+
+
+@pytest.mark.xdist_group("experts_tiny")
+def test_trained_experts_of_another_world_are_refused(experts_run: Path) -> None:
+    """Experts trained in the 13x13 world do not sit beside a 7x7 (mini) novice."""
+    tiny = scales.get_scale("tiny", "figure4")
+    assert len(configs.trained_experts(experts_run, 2, scale=tiny)) == 2
+    with pytest.raises(ValueError, match="trained in a world of .* --scale mini is \\(7, 0, 'paper'\\)"):
+        configs.trained_experts(experts_run, 2, scale=scales.get_scale("mini", "figure4"))
+
+
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure6_refuses_a_scale_that_is_not_the_runs(figure4_run: Path) -> None:
+    """The transfer worlds follow --scale, so a --scale whose world is not the run's stops."""
+    from sociajax.training.checkpoint import load_run
+
+    config = load_run(figure4_run).config
+    figure6.check_scale_of_run(scales.get_scale("tiny", "figure4"), config)
+    with pytest.raises(ValueError, match="--scale mini: its world .* is not the run's"):
+        figure6.check_scale_of_run(scales.get_scale("mini", "figure4"), config)

@@ -89,6 +89,9 @@ def test_search_end_to_end_writes_a_row_skips_it_and_resumes_exactly(tmp_path: P
     for condition in search.CONDITIONS:
         assert len(row[f"{condition}_late"].split(";")) == 2
     assert row["criterion_met"] in ("True", "False") and row["cpu"] and int(row["env_steps_per_run"]) == 96
+    assert list(row) == search.COLUMNS
+    saved = json.loads((tmp_path / "runs" / "tiny-s0x2" / "search_row.json").read_text())
+    assert saved["sociapl_late"] == row["sociapl_late"]  # the row is kept beside the run too
     # done settings are skipped, so the table keeps one row per setting and seeds
     assert search.main([*common_args, "--only", "tiny"]) == 0
     assert len(_rows(table)) == 1
@@ -119,3 +122,17 @@ def test_unknown_only_name_is_refused(tmp_path: Path, capsys) -> None:
     code = cli.run_or_exit(search.main, ["--settings", str(settings), "--only", "nope", "--table",
                                                    str(tmp_path / "t.csv")])
     assert code == 2 and "--only 'nope'" in capsys.readouterr().err
+
+
+def test_a_table_of_other_columns_is_refused_before_training(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"name": "tiny", **TINY})
+    table = tmp_path / "search.csv"
+    table.write_text("name,other\nx,1\n")
+    with pytest.raises(ValueError, match="--table .* its columns \\['name', 'other'\\]"):
+        search.main(["--settings", str(settings), "--table", str(table), "--runs-dir", str(tmp_path / "runs")])
+    assert not (tmp_path / "runs").exists()  # nothing trained
+    # a table that holds only its header gets rows, not a second header
+    table.write_text(",".join(search.COLUMNS) + "\n")
+    row = {c: "0" for c in search.COLUMNS}
+    search.append_row(table, row)
+    assert table.read_text().count("name,") == 1 and len(_rows(table)) == 1
