@@ -118,6 +118,7 @@ def test_network_ab_loads_a_commits_network_beside_this_one(tmp_path) -> None:
         load_network_at("no-such-commit", tmp_path)
 
 
+@pytest.mark.slow  # compiles five programs (one to two minutes on 2 cores); the profile is run by hand
 def test_update_profile_times_every_phase(tmp_path) -> None:
     """benchmarks/update_profile.py at the tiny schedule: every phase timed, shares that add
     up, model FLOPs and a utilisation in (0, 1]."""
