@@ -20,6 +20,11 @@ updates), their means, SociAPL minus each control, whether the criterion holds, 
 wall time, CPU model and commit. Rows are never rewritten: every setting tried stays, failures
 included; a setting already in the table for the same seeds is skipped. A run folder whose
 training was interrupted continues exactly with ``--resume``.
+
+A setting may ``continue`` another: the same setting trained longer. Its run starts from a copy
+of the other's finished run folder (checkpoint, metrics, config) and resumes exactly to its own
+larger ``env_steps``, so a longer budget costs only the extra updates. Its row's late return is
+over the last 10% of its own (longer) run; its ``train_wall_s`` counts the extra updates only.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import dataclasses
 import datetime
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -71,6 +77,7 @@ class Setting:
     penalty: str = "-1.5"  # a number or a schedule over episodes (sociajax.training.schedule)
     presence: str = "1.0"  # the experts' presence in the social conditions: a number or a schedule
     env_steps: int = 1_600_000  # per run (condition x seed), rounded up to whole updates
+    continues: str = ""  # a setting whose run this one extends to a larger env_steps (all else equal)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -107,6 +114,13 @@ def load_settings(path: Path) -> list[Setting]:
             raise ValueError(f"--settings {str(path)!r}: name {setting.name!r} appears twice")
         seen.add(setting.name)
         settings.append(setting)
+    by_name = {s.name: s for s in settings}
+    for setting in settings:
+        if setting.continues:
+            if setting.continues not in by_name:
+                raise ValueError(f"--settings {str(path)!r}: {setting.name!r} continues {setting.continues!r}, "
+                                 "which is not in the file")
+            check_continues(setting, by_name[setting.continues])
     return settings
 
 
@@ -272,12 +286,52 @@ def append_row(path: Path, row: Mapping[str, Any]) -> None:
         writer.writerow(row)
 
 
-def run_setting(setting: Setting, args: argparse.Namespace) -> Optional[dict[str, Any]]:
+def run_dir_of(setting: Setting, args: argparse.Namespace) -> Path:
+    return Path(args.runs_dir) / f"{setting.name}-s{args.seed}x{args.num_seeds}"
+
+
+def check_continues(setting: Setting, parent: Setting) -> None:
+    """A continuing setting is its parent trained longer: every other field equal."""
+    if parent.continues:
+        raise ValueError(f"setting {setting.name!r}: continues {parent.name!r}, which continues another; "
+                         "continue the first setting instead")
+    skip = {"name", "env_steps", "continues"}
+    diffs = [f.name for f in dataclasses.fields(Setting)
+             if f.name not in skip and getattr(setting, f.name) != getattr(parent, f.name)]
+    if diffs:
+        raise ValueError(f"setting {setting.name!r} continues {parent.name!r} but differs in {diffs[0]!r} "
+                         f"({getattr(setting, diffs[0])!r} vs {getattr(parent, diffs[0])!r}); only env_steps may change")
+    if setting.updates <= parent.updates:
+        raise ValueError(f"setting {setting.name!r}: env_steps {setting.env_steps} gives {setting.updates} updates, "
+                         f"not more than {parent.name!r}'s {parent.updates}")
+
+
+def start_from_parent(setting: Setting, parent: Setting, args: argparse.Namespace, run_dir: Path) -> None:
+    """Copy the parent's finished run folder to ``run_dir`` (without its search row), pointing its
+    config at the new folder, so that training resumes from the parent's last checkpoint."""
+    parent_dir = run_dir_of(parent, args)
+    from sociajax.training.checkpoint import Checkpointer
+
+    last = Checkpointer(parent_dir, create=False).latest() if (parent_dir / "checkpoints").exists() else None
+    if last != parent.updates:
+        raise FileNotFoundError(f"setting {setting.name!r} continues {parent.name!r}, but {parent_dir} holds no "
+                                f"finished run of it (last checkpoint: {last}, needed: {parent.updates})")
+    shutil.copytree(parent_dir, run_dir, ignore=shutil.ignore_patterns("search_row.json"))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["run_dir"] = str(run_dir)
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def run_setting(setting: Setting, args: argparse.Namespace, settings: Sequence[Setting] = ()) -> Optional[dict[str, Any]]:
     """Train one setting (or continue it) and return its table row; None if interrupted."""
-    run_dir = Path(args.runs_dir) / f"{setting.name}-s{args.seed}x{args.num_seeds}"
+    run_dir = run_dir_of(setting, args)
     started = (run_dir / "config.json").exists()
     if started and not args.resume:
         raise FileExistsError(f"{run_dir} holds a run; pass --resume to continue it")
+    if setting.continues and not started:  # load_settings checked that the parent exists and matches
+        parent = next(s for s in settings if s.name == setting.continues)
+        start_from_parent(setting, parent, args, run_dir)
+        started = True
     config = train_config(setting, args.seed, args.num_seeds, run_dir, progress=not args.no_progress)
     runs.check_one_program(config)
     print(f"[{setting.name}] {len(CONDITIONS)} conditions x {args.num_seeds} seeds, {setting.updates} updates "
@@ -304,7 +358,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     cli.check_seed(args.seed)
-    settings = load_settings(args.settings)
+    settings = all_settings = load_settings(args.settings)
     if args.only:
         by_name = {s.name: s for s in settings}
         missing = [n for n in args.only if n not in by_name]
@@ -319,7 +373,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if (setting.name, seeds) in done:
             print(f"[{setting.name}] seeds {seeds} already in {args.table}: skipped", flush=True)
             continue
-        row = run_setting(setting, args)
+        row = run_setting(setting, args, all_settings)
         if row is None:
             return 130
         append_row(args.table, row)

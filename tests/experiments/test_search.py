@@ -136,3 +136,42 @@ def test_a_table_of_other_columns_is_refused_before_training(tmp_path: Path) -> 
     row = {c: "0" for c in search.COLUMNS}
     search.append_row(table, row)
     assert table.read_text().count("name,") == 1 and len(_rows(table)) == 1
+
+
+def test_a_continuing_setting_extends_its_parent_exactly(tmp_path: Path) -> None:
+    longer = {**TINY, "env_steps": 5 * 2 * 16}
+    settings = _settings(tmp_path, {"name": "tiny", **TINY}, {"name": "tiny-longer", "continues": "tiny", **longer})
+    table = tmp_path / "search.csv"
+    common_args = ["--settings", str(settings), "--num-seeds", "2", "--runs-dir", str(tmp_path / "runs"),
+                   "--table", str(table), "--no-progress"]
+    with pytest.raises(FileNotFoundError, match="holds no finished run of it"):
+        search.main([*common_args, "--only", "tiny-longer"])  # the parent has not run
+    assert search.main([*common_args, "--only", "tiny", "tiny-longer"]) == 0
+    rows = _rows(table)
+    assert [(r["name"], r["updates"], r["continues"]) for r in rows] == [("tiny", "3", ""), ("tiny-longer", "5", "tiny")]
+    # the parent's folder is untouched; the continued run equals one trained 5 updates straight
+    parent_late = search.late_returns_per_seed(tmp_path / "runs" / "tiny-s0x2")["sociapl"]
+    assert rows[0]["sociapl_late"] == ";".join(f"{v:.3f}" for v in parent_late)
+    assert json.loads((tmp_path / "runs" / "tiny-longer-s0x2" / "config.json").read_text())["run_dir"] == str(
+        tmp_path / "runs" / "tiny-longer-s0x2")
+    from dataclasses import replace
+
+    from sociajax.training.run import train
+
+    straight = tmp_path / "straight"
+    setting = replace(search.setting_named("tiny-longer", settings), continues="")
+    train(search.train_config(setting, 0, 2, straight, progress=False))
+    assert search.late_returns_per_seed(tmp_path / "runs" / "tiny-longer-s0x2") == search.late_returns_per_seed(straight)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "b", "continues": "nope"}, "continues 'nope', which is not in the file"),
+        ({"name": "b", "continues": "a", "lr": 3e-4, "env_steps": 10**7}, "differs in 'lr'"),
+        ({"name": "b", "continues": "a", "env_steps": 1000}, "not more than 'a'"),
+    ],
+)
+def test_bad_continuing_settings_are_named(tmp_path: Path, entry, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        search.load_settings(_settings(tmp_path, {"name": "a"}, entry))
