@@ -23,6 +23,9 @@ Rollout layout (:class:`Rollout`), per learner, ``T`` steps of ``B`` parallel en
     init_carry (c, h) f32 [B, 192]: the LSTM carry before step 0 (reset inside if starts[0])
     valid      bool  [T, B] or None: steps that count in the losses (None: all). For learners
                that stop acting mid-episode (an agent done on its goal in Four Rooms / Maze).
+    seg_carry  (c, h) f32 [T / segment_len, B, 192] or None: the carry the acting network
+               consumed at each segment start (after the reset)
+    last_value f32   [B] or None: the acting network's value of obs[T]
 
 Update schedule (:func:`ppo_update`), following the paper's Appendix 7.8:
 
@@ -34,7 +37,10 @@ Update schedule (:func:`ppo_update`), following the paper's Appendix 7.8:
   ``init_carry`` with the current parameters: before minibatch 0 and again before every
   ``recompute_every``-th minibatch (the paper's "hidden states and advantages re-calculated
   every 2 mini-batches"). Advantages are normalised over the whole rollout after each
-  recompute (as the released code did; the paper does not say).
+  recompute (as the released code did; the paper does not say). The first recompute runs
+  with the parameters that collected the rollout, so when the rollout holds what acting
+  computed (``seg_carry`` and ``last_value``) and ``reuse_rollout`` is on, it is taken from
+  there instead (equal to float rounding; one forward pass over the rollout fewer).
 * KL early stop: the approximate KL of the current parameters to the rollout policy is
   measured on each minibatch before its step (``mean((r - 1) - log r)``, the low-variance
   unbiased estimator); once it exceeds ``target_kl`` that step and all later ones become
@@ -140,6 +146,9 @@ class PPOConfig:
     clip_value_loss: bool = False  # the paper: plain MSE
     normalize_advantages: bool = True  # over the whole rollout, after each recompute
     minibatch_loop: MinibatchLoop = "auto"  # speed only; auto: scan if > 4 recompute groups
+    # Speed only: the first recompute of an update takes the rollout's own values and carries
+    # (the same parameters made them) when the rollout holds them, one forward pass fewer.
+    reuse_rollout: bool = True
 
     def __post_init__(self) -> None:
         def real(name: str, low: float, high: float = math.inf, *, low_open=False, allow_inf=False) -> None:
@@ -171,7 +180,7 @@ class PPOConfig:
             value = getattr(self, name)
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"PPOConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("clip_value_loss", "normalize_advantages"):
+        for name in ("clip_value_loss", "normalize_advantages", "reuse_rollout"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"PPOConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.minibatch_loop not in MINIBATCH_LOOPS:
@@ -282,6 +291,11 @@ class Rollout:
     values: jax.Array
     init_carry: Carry
     valid: Optional[jax.Array] = None
+    # What the acting network computed that the update's first recompute would compute again
+    # (optional; see ``PPOConfig.reuse_rollout``): the carry it consumed at each segment start,
+    # (c, h) [T / segment_len, B, H], and its value of the last view obs[T], [B].
+    seg_carry: Optional[Carry] = None
+    last_value: Optional[jax.Array] = None
 
 
 @struct.dataclass
@@ -489,12 +503,33 @@ def recompute_targets(
 
     ``apply_fn(..., method="unroll")`` must return a ``network.UnrollOutput``.
     """
-    data = _data(config, data)
     num_steps = rollout.actions.shape[0]
     out = apply_fn(
         {"params": params}, rollout.init_carry, rollout.obs, rollout.starts, method="unroll"
     )
-    values = out.value
+    seg_carry = jax.tree.map(lambda c: c[:num_steps : config.segment_len], out.step_carries)
+    log_probs = action_distribution(out.logits[:-1]).log_prob(rollout.actions.astype(jnp.int32))
+    return targets_of(out.value, seg_carry, log_probs, rollout, config, data)
+
+
+def rollout_targets(rollout: Rollout, config: PPOConfig, data: Optional[LearnerData] = None) -> Targets:
+    """The targets of the parameters that collected ``rollout``, from what acting already
+    computed (its values, log-probabilities, segment-start carries and last value): equal to
+    :func:`recompute_targets` with those parameters, to float rounding."""
+    if rollout.seg_carry is None or rollout.last_value is None:
+        raise ValueError("rollout_targets needs a Rollout with seg_carry and last_value")
+    values = jnp.concatenate([rollout.values, rollout.last_value[None]], 0)
+    return targets_of(values, rollout.seg_carry, rollout.log_probs, rollout, config, data)
+
+
+def targets_of(
+    values: jax.Array, seg_carry: Carry, log_probs: jax.Array, rollout: Rollout, config: PPOConfig,
+    data: Optional[LearnerData] = None,
+) -> Targets:
+    """:class:`Targets` from values [T+1, B] (last: bootstrap): GAE, then the advantages
+    normalised over the rollout's valid steps if configured."""
+    data = _data(config, data)
+    values = jnp.asarray(values, jnp.float32)
     advantages, returns = gae(
         rollout.rewards, values[:-1], rollout.dones, values[-1], data.gamma, data.gae_lambda
     )
@@ -503,8 +538,6 @@ def recompute_targets(
         mean = _masked_mean(advantages, valid)
         std = jnp.sqrt(_masked_mean((advantages - mean) ** 2, valid))
         advantages = (advantages - mean) / (std + 1e-8)
-    seg_carry = jax.tree.map(lambda c: c[:num_steps : config.segment_len], out.step_carries)
-    log_probs = action_distribution(out.logits[:-1]).log_prob(rollout.actions.astype(jnp.int32))
     return Targets(advantages, returns, values, seg_carry, log_probs)
 
 
@@ -596,9 +629,10 @@ def ppo_update(
         last_kl = jnp.where(measured, kl, last_kl)
         return state, stopped | (measured & ~within), hard, taken + take.astype(jnp.int32), sums, last_kl
 
-    def group(carry: tuple, first: Any, size: int) -> tuple:
-        """A recompute, then ``size`` minibatches from ``first`` on, in straight-line code."""
-        targets = recompute(carry[0].params)
+    def group(carry: tuple, first: Any, size: int, targets: Optional[Targets] = None) -> tuple:
+        """A recompute (unless ``targets`` are given), then ``size`` minibatches from
+        ``first`` on, in straight-line code."""
+        targets = recompute(carry[0].params) if targets is None else targets
         for j in range(size):
             carry = minibatch(carry, targets, first + j)
         return carry
@@ -607,14 +641,22 @@ def ppo_update(
     carry = (train_state, jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((), jnp.int32),
              {k: zero for k in _MEAN_METRICS}, zero)
     every = config.recompute_every
-    full, rest = divmod(config.num_minibatches, every)
-    if config.scans_minibatches() and full > 1:
-        carry, _ = jax.lax.scan(lambda c, g: (group(c, g * every, every), None), carry, jnp.arange(full))
-    else:
-        for g in range(full):
-            carry = group(carry, g * every, every)
-    if rest:
-        carry = group(carry, full * every, rest)
+    sizes = [every] * (config.num_minibatches // every) + [config.num_minibatches % every] * bool(
+        config.num_minibatches % every
+    )
+    first_group = 0
+    if config.reuse_rollout and rollout.seg_carry is not None and rollout.last_value is not None:
+        # The first group starts from the parameters that collected the rollout.
+        carry = group(carry, 0, sizes[0], rollout_targets(rollout, config, data))
+        first_group = 1
+    full = config.num_minibatches // every  # whole groups; groups [first_group, full) may scan
+    if config.scans_minibatches() and full - first_group > 1:
+        carry, _ = jax.lax.scan(
+            lambda c, g: (group(c, g * every, every), None), carry, jnp.arange(first_group, full)
+        )
+        first_group = full
+    for g in range(first_group, len(sizes)):
+        carry = group(carry, g * every, sizes[g])
     state, stopped, hard, taken, sums, last_kl = carry
     final = recompute(state.params)  # for the KL of the final parameters over the whole rollout
 

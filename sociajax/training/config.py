@@ -442,13 +442,20 @@ def condition_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
 
 def static_config(config: TrainConfig) -> TrainConfig:
     """``config`` with every data field at its default and no conditions: what the compiled
-    program depends on. Configs with equal static configs share one program."""
+    program depends on. Configs with equal static configs share one program.
+
+    One static choice follows from the data: a program where some condition clones another
+    agent (``objective bc``) does not reuse the rollout's values and carries in PPO's first
+    recompute (``PPOConfig.reuse_rollout``): that learner's rollout holds another agent's
+    views, which its own acting never saw."""
+    clones = any(agent.objective == "bc" for _, c in condition_configs(config) for agent in c.agents)
+    ppo = fields.with_defaults(config.ppo, "data")
     return dataclasses.replace(
         config,
         **{f.name: f.default for f in fields.of_kind(TrainConfig, "data")},
         env=fields.with_defaults(config.env, "data"),
         agents=tuple(fields.with_defaults(agent, "data") for agent in config.agents),
-        ppo=fields.with_defaults(config.ppo, "data"),
+        ppo=dataclasses.replace(ppo, reuse_rollout=ppo.reuse_rollout and not clones),
     )
 
 

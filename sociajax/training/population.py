@@ -142,6 +142,15 @@ class Population:
             for agent, policy in zip(self.scripted_agents, self.scripted_policies)
         )
 
+    def values(self, params: Any, carry: Carry, obs: jax.Array, starts: jax.Array) -> jax.Array:
+        """f32 [N, B]: the value each of N stacked networks gives its view obs [N, B, ...]
+        after its carry [N, B, H] (reset where ``starts`` [B]); a rollout's bootstrap."""
+
+        def one(p, c, o):
+            return self.network.apply({"params": p}, c, o, starts, method=SocialNet.step)[2]
+
+        return jax.vmap(one)(params, carry, obs)
+
     def act(
         self,
         key: jax.Array,

@@ -28,7 +28,8 @@ from sociajax.training.population import Population
 
 # ``vmap`` axes of a learner-stacked rollout: time-major fields carry learners on axis 1.
 ROLLOUT_AXES = Rollout(
-    obs=1, actions=1, rewards=1, dones=1, starts=1, log_probs=1, values=1, init_carry=0, valid=1
+    obs=1, actions=1, rewards=1, dones=1, starts=1, log_probs=1, values=1, init_carry=0, valid=1,
+    seg_carry=1, last_value=0,
 )
 
 
@@ -60,6 +61,7 @@ def collect(
     greedy: bool = False,
     data_agents: Any = None,
     epsilon: Any = None,
+    segment_len: int = 0,
 ) -> tuple[Rollout, EpisodeStats]:
     """One batch of whole episodes: the learners' :class:`Rollout` stacked on axis 1 of its
     time-major fields (see :data:`ROLLOUT_AXES`; init_carry on axis 0) and episode stats.
@@ -69,7 +71,14 @@ def collect(
     ``data_agents`` int [L] (may be traced; default: the learners themselves) whose
     experience fills each learner's rollout; ``epsilon`` f32 [A] (may be traced) the scripted
     agents' chance of a random move: a run's ``RunData.epsilon`` (default: the population's
-    own config's, all 0 for a trainer's population, whose config is static)."""
+    own config's, all 0 for a trainer's population, whose config is static).
+
+    ``segment_len`` > 0 (a divisor of ``num_steps``) also keeps what PPO's first recompute
+    would compute again (``Rollout.seg_carry`` every ``segment_len`` steps and
+    ``Rollout.last_value``, see ``PPOConfig.reuse_rollout``): only for learners that train
+    on their own experience (``data_agents`` the learners themselves)."""
+    if segment_len and num_steps % segment_len:
+        raise ValueError(f"segment_len={segment_len} must divide num_steps={num_steps}")
     epsilon = population.epsilons if epsilon is None else epsilon
     if data_agents is None:
         data_agents = population.learner_agents
@@ -81,7 +90,16 @@ def collect(
     step = jax.vmap(env.step_state, in_axes=(0, 0, None))
 
     def body(carry, t):
-        env_state, obs, rnn, memories, finished, starts, totals, lengths = carry
+        env_state, obs, rnn, memories, finished, starts, totals, lengths, seg_carry = carry
+        if segment_len:  # the carry each learner consumes at a segment start (after the reset)
+            slot = t // segment_len
+            consumed = jax.tree.map(lambda c: jnp.where(starts[:, None], 0.0, c[:n_learners]), rnn)
+            seg_carry = jax.tree.map(
+                lambda buf, c: jax.lax.dynamic_update_index_in_dim(
+                    buf, jnp.where(t % segment_len == 0, c, buf[slot]), slot, 0
+                ),
+                seg_carry, consumed,
+            )
         active = ~finished
         acting = active[:, None] & ~env_state.agent_done & env_state.present  # [B, A]
         actions, rnn, memories, extras = population.act(
@@ -113,6 +131,7 @@ def collect(
             jnp.zeros_like(starts),
             totals + reward,
             lengths + active.astype(jnp.int32),
+            seg_carry,
         )
         return carry, out
 
@@ -125,8 +144,21 @@ def collect(
         jnp.ones((num_envs,), bool),
         jnp.zeros((num_envs, population.n_agents), jnp.float32),
         jnp.zeros((num_envs,), jnp.int32),
+        jax.tree.map(
+            lambda c: jnp.zeros((num_steps // segment_len,) + c[:n_learners].shape, c.dtype),
+            population.initial_carry(num_envs),
+        ) if segment_len else None,
     )
-    (_, last_obs, _, _, _, last_starts, totals, lengths), out = jax.lax.scan(body, init, jnp.arange(num_steps))
+    (_, last_obs, rnn, _, _, last_starts, totals, lengths, seg_carry), out = jax.lax.scan(
+        body, init, jnp.arange(num_steps)
+    )
+    last_value = None
+    if segment_len:
+        learner_obs = jnp.swapaxes(last_obs[:, learners], 0, 1)  # [L, B, ...]
+        last_value = population.values(
+            jax.tree.map(lambda p: p[:n_learners], params), jax.tree.map(lambda c: c[:n_learners], rnn),
+            learner_obs, last_starts,
+        )
     rollout = Rollout(
         obs=jnp.concatenate([out["obs"], jnp.swapaxes(last_obs[:, learners], 0, 1)[None]], 0),
         actions=out["actions"],
@@ -137,5 +169,7 @@ def collect(
         values=out["values"],
         init_carry=jax.tree.map(lambda c: c[:n_learners], population.initial_carry(num_envs)),
         valid=out["valid"],
+        seg_carry=seg_carry,
+        last_value=last_value,
     )
     return rollout, EpisodeStats(returns=totals, lengths=lengths, present=env_state.present)

@@ -175,6 +175,7 @@ def _update(
     rollout, stats = collect(
         population, env, params, population.acting_params(state.population), key_rollout,
         config.num_envs, rollout_steps, data_agents=state.data.data_agents, epsilon=state.data.epsilon,
+        segment_len=config.segment_len if config.reuse_rollout else 0,  # off in programs that clone (static_config)
     )
     n_learners = len(population.learner_agents)
     update = jax.vmap(lambda *args: ppo_update(*args[:3], config, args[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))

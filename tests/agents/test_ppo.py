@@ -573,6 +573,34 @@ def test_scanned_minibatch_groups_equal_the_reference(train_state, rollout) -> N
     assert rel_diff(new.params, ref.params, state.params) < 1e-3
 
 
+@pytest.mark.parametrize("loop", ["unroll", "scan"])
+def test_reusing_the_rollouts_targets_changes_no_numbers(train_state, rollout, loop) -> None:
+    """A rollout that holds its acting network's segment carries and last value spares the
+    first recompute (same parameters): the update is the one that recomputes, to float
+    rounding, whether the groups after the first are unrolled or scanned."""
+    cfg = dataclasses.replace(CFG, num_minibatches=5, recompute_every=1, minibatch_loop=loop, max_grad_norm=math.inf)
+    data = LearnerData.of(cfg, lr=1e-3)
+    acting = _recompute(train_state.params, train_state.apply_fn, rollout, cfg)
+    with_targets = rollout.replace(seg_carry=acting.seg_carry, last_value=acting.values[T])
+    update = jax.jit(ppo_update, static_argnames="config")
+    key = jax.random.PRNGKey(5)
+    reused, m_reused = update(train_state, with_targets, key, cfg, data)
+    recomputed, m_recomputed = update(train_state, rollout, key, cfg, data)
+    off, _ = update(train_state, with_targets, key, dataclasses.replace(cfg, reuse_rollout=False), data)
+    assert int(m_reused["num_steps"]) == int(m_recomputed["num_steps"]) == 5
+    assert rel_diff(reused.params, recomputed.params, train_state.params) < 1e-4
+    assert rel_diff(off.params, recomputed.params, train_state.params) < 1e-6  # the flag turns it off
+    for name in ("loss", "value_loss", "approx_kl_final"):
+        np.testing.assert_allclose(float(m_reused[name]), float(m_recomputed[name]), rtol=1e-4, atol=1e-7)
+    # the targets themselves: what acting computed gives the recompute's targets
+    from sociajax.agents.ppo import rollout_targets
+
+    targets = rollout_targets(with_targets, cfg, data)
+    np.testing.assert_allclose(targets.advantages, acting.advantages, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="seg_carry and last_value"):
+        rollout_targets(rollout, cfg, data)
+
+
 def test_auto_minibatch_loop_unrolls_short_updates_and_scans_long_ones() -> None:
     assert not PPOConfig(num_minibatches=8, recompute_every=2).scans_minibatches()  # 4 groups
     assert PPOConfig(num_minibatches=9, recompute_every=2).scans_minibatches()  # 5 groups
@@ -610,6 +638,7 @@ def test_defaults_are_the_papers() -> None:
         ("recompute_every", 0),
         ("minibatch_segments", True),
         ("clip_value_loss", 1),
+        ("reuse_rollout", "yes"),
         ("minibatch_loop", "while"),
     ],
 )

@@ -77,6 +77,49 @@ def test_vmapped_population_update_equals_per_learner_updates() -> None:
     assert float(metrics["aux_loss"][0]) > 0
 
 
+def test_the_rollout_holds_the_first_recomputes_targets_and_reusing_them_changes_no_numbers() -> None:
+    """What acting computes (carries at segment starts, the last view's value) equals the
+    first recompute's, and training with it equals training without, to float rounding."""
+    from sociajax.agents.ppo import recompute_targets, rollout_targets
+
+    config = tiny(run_dir="unused-r1")
+    assert config.ppo.reuse_rollout
+    trainer = make_train(config)
+    population = trainer.population
+    state = jax.tree.map(lambda x: x[0], trainer.init(trainer.seed_keys()))
+    params = population.acting_params(state.population)
+    rollout, _ = collect(population, trainer.env, trainer.env_params, params, jax.random.PRNGKey(3),
+                         config.ppo.num_envs, trainer.rollout_steps, segment_len=config.ppo.segment_len)
+    own = jax.tree.map(lambda x: x[:, 0], rollout).replace(
+        init_carry=jax.tree.map(lambda c: c[0], rollout.init_carry), last_value=rollout.last_value[0]
+    )
+    learner = jax.tree.map(lambda x: x[0], state.population.learners)
+    fresh = recompute_targets(learner.params, learner.apply_fn, own, config.ppo)
+    reused = rollout_targets(own, config.ppo)
+    for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(reused)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+    _, state_on, on = _run_chunks(config, 2)
+    off_config = tiny(run_dir="unused-r2", ppo=dataclasses.replace(config.ppo, reuse_rollout=False))
+    _, state_off, off = _run_chunks(off_config, 2)
+    for m_on, m_off in zip(on, off):
+        for name in ("return", "loss", "aux_loss", "value_loss", "approx_kl_final", "num_steps"):
+            np.testing.assert_allclose(m_on[name], m_off[name], rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(state_on.population.learners.params), jax.tree.leaves(state_off.population.learners.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
+
+
+def test_programs_that_clone_do_not_reuse_the_rollout() -> None:
+    """An imitation learner's rollout holds another agent's views: its program recomputes."""
+    from sociajax.training.config import static_config
+
+    plain = tiny()
+    cloning = tiny(conditions=("social: agents.0.aux=true", "il: agents.0.objective=bc agents.0.imitate=1"))
+    assert static_config(plain).ppo.reuse_rollout
+    assert not static_config(cloning).ppo.reuse_rollout
+    assert not static_config(tiny(ppo=dataclasses.replace(plain.ppo, reuse_rollout=False))).ppo.reuse_rollout
+
+
 def test_same_seed_same_metrics_and_one_compile() -> None:
     config = tiny(run_dir="unused-a")
     trainer, state_a, first = _run_chunks(config, 2)
