@@ -141,12 +141,14 @@ def forward_flops(batch: int = 256) -> dict[str, float]:
 
 def model_flops_per_update(config: TrainConfig, rollout_steps: int, fwd: dict[str, float]) -> float:
     """Network FLOPs of one update of one seed (all learned agents)."""
-    ppo = config.ppo
+    from sociajax.training.config import static_config
+
+    ppo = static_config(config).ppo  # the program's: reuse_rollout is off where a condition clones
     learners = sum(a.role == "learner" for a in config.agents)
     learned = sum(a.role in ("learner", "frozen") for a in config.agents)
     samples = ppo.num_envs * rollout_steps
     acting = learned * samples * fwd["act"]
-    recomputes = -(-ppo.num_minibatches // ppo.recompute_every) + 1
+    recomputes = ppo.recomputes_per_update()
     recompute = learners * recomputes * samples * fwd["act"]
     minibatch = learners * ppo.num_minibatches * ppo.minibatch_segments * ppo.segment_len * 3 * fwd["with_decoder"]
     return acting + recompute + minibatch

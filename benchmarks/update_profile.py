@@ -7,19 +7,20 @@ One update of a run is: a rollout of whole episodes (env steps, the scripted exp
 network step per learner per step), then per learner ``num_minibatches / recompute_every``
 recomputes (a forward unroll over the whole rollout) each followed by ``recompute_every``
 gradient steps (forward and backward of a minibatch, the optimizer), then one final recompute
-(the whole-rollout KL). This script times, for one run of the chosen schedule:
+(the whole-rollout KL); with ``PPOConfig.reuse_rollout`` the first recompute is taken from the
+rollout (``PPOConfig.recomputes_per_update``). This script times, for one run of the chosen schedule:
 
 * ``env_and_experts``: the same episodes with every learner's seat acting at random, so
   only the env and the scripted experts run;
 * ``rollout``: the real rollout (its network share is ``rollout - env_and_experts``);
-* ``recompute``: one forward unroll over the whole rollout (an update runs ``groups + 1``);
+* ``recompute``: one forward unroll over the whole rollout (``recomputes_per_update`` of them);
 * ``minibatch_step``: one gradient step on one minibatch, the optimizer included;
 * ``optimizer``: the optimizer's step alone on gradients of the parameters' shape;
 * ``update``: the trainer's whole update for ``--num-seeds`` runs in one program (the
   number the training speed is made of).
 
 Per phase: median seconds over ``--repeats`` calls after compiling, the calls per update
-(``recompute`` x (groups + 1), ``minibatch_step`` x minibatches), their share of the sum, the
+(``recompute`` x recomputes, ``minibatch_step`` x minibatches), their share of the sum, the
 model's FLOPs (counted from one unlooped network step, as ``train_throughput`` does: XLA's
 cost analysis counts a loop's body once) and the share of this machine's measured float32
 matmul peak they reach. Schedules: ``mini`` is the search's 7x7 setting (64 episodes of 64 steps, 8
@@ -96,7 +97,7 @@ def profile(name: str, num_seeds: int, repeats: int) -> dict[str, Any]:
 
     config = schedule_config(name, num_seeds)
     trainer = make_train(config)
-    population, env, ppo = trainer.population, trainer.env, config.ppo
+    population, env, ppo = trainer.population, trainer.env, trainer.population.ppo  # the program's (static)
     steps = trainer.rollout_steps
     state = trainer.init(trainer.seed_keys(), loaded_params(trainer))
     one = jax.tree.map(lambda x: x[0], state)  # run 0
@@ -122,7 +123,11 @@ def profile(name: str, num_seeds: int, repeats: int) -> dict[str, Any]:
                 enumerate(_scripted_seats(population))]
     record("env_and_experts", lambda k: scripted_returns(env, env_params, policies, k, num_envs=ppo.num_envs,
                                                          num_steps=steps), (key,), 1)
-    rollout_fn = lambda p, k: collect(population, env, env_params, p, k, ppo.num_envs, steps)[0]  # noqa: E731
+    segment_len = ppo.segment_len if ppo.reuse_rollout else 0  # as the trainer collects
+
+    def rollout_fn(p: Any, k: jax.Array) -> Any:
+        return collect(population, env, env_params, p, k, ppo.num_envs, steps, segment_len=segment_len)[0]
+
     record("rollout", rollout_fn, (params, key), 1)
     rollout = jax.tree.map(  # learner 0's rollout (ROLLOUT_AXES: where the learner axis is)
         lambda axis, part: jax.tree.map(lambda x: jnp.take(x, 0, axis=axis), part),
@@ -130,9 +135,8 @@ def profile(name: str, num_seeds: int, repeats: int) -> dict[str, Any]:
     )
     learner = jax.tree.map(lambda x: x[0], one.population.learners)
     data = jax.tree.map(lambda x: x[0], one.data.learners)
-    groups = -(-ppo.num_minibatches // ppo.recompute_every)
     recompute = lambda p: recompute_targets(p, learner.apply_fn, rollout, ppo, data)  # noqa: E731
-    record("recompute", recompute, (learner.params,), groups + 1)
+    record("recompute", recompute, (learner.params,), ppo.recomputes_per_update())
     targets = jax.jit(recompute)(learner.params)
     num_segments = ppo.num_envs * (steps // ppo.segment_len)
     segments = jax.random.choice(key, num_segments, (ppo.minibatch_segments,), replace=False)
@@ -164,7 +168,8 @@ def profile(name: str, num_seeds: int, repeats: int) -> dict[str, Any]:
         "num_seeds": num_seeds,
         "rollout_steps": steps,
         "episodes_per_update": config.ppo.num_envs,
-        "recomputes_per_update": groups + 1,
+        "recomputes_per_update": ppo.recomputes_per_update(),
+        "reuse_rollout": ppo.reuse_rollout,
         "minibatches_per_update": ppo.num_minibatches,
         "phases": phases,
         "one_run_seconds_per_update": {p: round(per_run[p], 4) for p in parts},

@@ -194,6 +194,12 @@ class PPOConfig:
             return -(-self.num_minibatches // self.recompute_every) > _UNROLL_MAX_GROUPS
         return self.minibatch_loop == "scan"
 
+    def recomputes_per_update(self) -> int:
+        """Forward unrolls over the whole rollout in one update: one per group of
+        ``recompute_every`` minibatches and the final one (for the KL), less the first where
+        ``reuse_rollout`` takes it from a trainer's rollout."""
+        return -(-self.num_minibatches // self.recompute_every) + 1 - int(self.reuse_rollout)
+
     def check_rollout(self, num_steps: int, num_envs: int) -> None:
         """Raise ValueError (naming the field) if a rollout of ``num_steps`` x ``num_envs``
         does not fit this config."""
