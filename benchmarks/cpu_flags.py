@@ -105,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import tempfile
 
-    from benchmarks.env_throughput import cpu_model
+    from sociajax.host import cpu_model
 
     names = ["default"] + [n for n in args.candidates if n != "default"]
     results = []

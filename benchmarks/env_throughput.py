@@ -21,27 +21,15 @@ import datetime as dt
 import json
 import os
 import platform
-from pathlib import Path
 from typing import Any, Sequence
 
 import jax
 
-from sociajax.eval import rollout_throughputs
 from sociajax.envs import rendering
+from sociajax.eval import rollout_throughputs
+from sociajax.host import cpu_model
 
 OURS = ("GoalCycle-3", "FourRooms", "Maze")
-
-
-def cpu_model() -> tuple[str, bool]:
-    """(CPU model name, whether it has AVX-512): our CPU training speed differs up to 4x
-    between hosts with and without AVX-512, so every quoted time names both."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine(), False
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return model or platform.machine(), "avx512f" in flags
 
 
 def machine_info() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.env_throughput import cpu_model
+from sociajax.host import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.env_throughput import cpu_model
+from sociajax.host import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"minibatch_grad_16x32": (16, 32, True), "rollout_forward_64x64": (64, 64, False)}

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.env_throughput import cpu_model
+from sociajax.host import cpu_model
 from benchmarks.train_throughput import forward_flops, matmul_peak
 
 SCHEDULES = ("mini", "main", "tiny")
@@ -146,8 +146,7 @@ def profile(name: str, num_seeds: int, repeats: int) -> dict[str, Any]:
     record("optimizer", lambda s, g: s.tx.update(g, s.opt_state, s.params), (learner, grads), ppo.num_minibatches)
 
     compiled = trainer.compiled_chunk(state)
-    start = time.perf_counter()
-    state, _ = compiled(state)
+    state, _ = compiled(state)  # warm-up
     jax.block_until_ready(state)
     times = []
     for _ in range(repeats):

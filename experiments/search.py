@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from sociajax.host import cpu_label
 from sociajax.training import results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
@@ -195,18 +196,6 @@ def late_returns_per_seed(run_dir: Path) -> dict[str, list[float]]:
     return out
 
 
-def cpu_model() -> str:
-    """The CPU's model name and whether it has AVX-512 (training speed differs up to 4x)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        import platform
-
-        return platform.processor() or "unknown"
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
-    return f"{model} ({'AVX-512' if 'avx512f' in text else 'no AVX-512'})"
-
-
 def commit() -> str:
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE,
@@ -237,7 +226,7 @@ def table_row(setting: Setting, seed: int, num_seeds: int, late: Mapping[str, Se
         env_steps_per_run=result.env_steps[0],
         updates=result.updates,
         train_wall_s=round(result.wall_s, 1),
-        cpu=cpu_model(),
+        cpu=cpu_label(),
         date=datetime.date.today().isoformat(),
         commit=commit(),
     )
