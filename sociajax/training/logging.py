@@ -113,6 +113,13 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def late_window_start(last_update: int, fraction: float) -> int:
+    """The first update of the "late" window: the last ``fraction`` of ``last_update``
+    updates, at least one. Every late number (the run's summary, the figures' claims, the
+    search table) reads this window."""
+    return last_update - max(1, round(fraction * last_update)) + 1
+
+
 def late_returns(path: str | os.PathLike, fraction: float = 0.1) -> dict[str, list[float]]:
     """Per condition, per agent: the mean return over the last ``fraction`` of updates (at
     least one) and all seeds, from ``metrics.csv``. One update's return averages only
@@ -123,8 +130,7 @@ def late_returns(path: str | os.PathLike, fraction: float = 0.1) -> dict[str, li
     rows = read_metrics(path)
     if not rows:
         return {}
-    last = max(int(r["update"]) for r in rows)
-    first = last - max(1, round(fraction * last)) + 1
+    first = late_window_start(max(int(r["update"]) for r in rows), fraction)
     num_agents = 1 + max(int(r["agent"]) for r in rows)
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, np.ndarray] = {}

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from sociajax.training.logging import read_metrics
+from sociajax.training.logging import late_window_start, read_metrics
 
 BASE_COLUMNS = ("condition", "seed", "update", "episodes", "env_steps", "return")
 
@@ -96,8 +96,7 @@ def late_mean(rows: Sequence[Mapping[str, Any]], condition: str, column: str = "
     picked = [r for r in rows if r["condition"] == condition]
     if not picked:
         raise ValueError(f"no rows of condition {condition!r}")
-    last = max(r["update"] for r in picked)
-    first = last - max(1, round(fraction * last)) + 1
+    first = late_window_start(max(r["update"] for r in picked), fraction)
     values = [r[column] for r in picked if r["update"] >= first and not math.isnan(r[column])]
     return float(np.mean(values)) if values else math.nan
 
