@@ -61,10 +61,11 @@ import jax.numpy as jnp
 from flax import linen as nn
 from flax import struct
 
+from sociajax.envs.core import NUM_ACTIONS  # the default policy head: the paper's 7 actions
+
 if TYPE_CHECKING:
     import distrax
 
-NUM_ACTIONS = 7
 OBS_SHAPE = (21, 21, 3)
 HIDDEN = 192
 PARAM_COUNT = 667_787  # with aux decoder, one LSTM bias per gate (PyTorch count: 668,555)
