@@ -128,7 +128,32 @@ def test_update_profile_times_every_phase(tmp_path) -> None:
     (profile,) = json.loads(out.read_text())["profiles"]
     assert set(profile["phases"]) == {"env_and_experts", "rollout", "recompute", "minibatch_step", "optimizer"}
     assert all(p["seconds"] > 0 for p in profile["phases"].values())
-    assert profile["recomputes_per_update"] == 3 and profile["minibatches_per_update"] == 2  # recompute every 1, + final
+    # recompute every 1, + final, less the first (taken from the rollout)
+    assert profile["recomputes_per_update"] == 2 and profile["reuse_rollout"]
+    assert profile["minibatches_per_update"] == 2
     assert abs(sum(profile["one_run_share"].values()) - 1) < 0.01
     assert profile["phases"]["minibatch_step"]["model_gflops"] > profile["phases"]["recompute"]["model_gflops"] > 0
     assert 0 < profile["utilisation_of_peak"] <= 1 and profile["env_steps_per_s"] > 0
+
+
+@pytest.mark.slow  # two processes each compile and train the tiny update (about 1.5 minutes on 2 cores)
+def test_cpu_flags_compares_candidates_on_numbers_and_speed(tmp_path) -> None:
+    out = tmp_path / "flags.json"
+    _run(["-m", "benchmarks.cpu_flags", "--schedule", "tiny", "--num-seeds", "1", "--updates", "1",
+          "--candidates", "default", "single_thread_eigen", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert [r["name"] for r in record["results"]] == ["default", "single_thread_eigen"]
+    for result in record["results"]:
+        assert result["update_s"] > 0 and result["within_rounding"] and result["param_rel_diff_vs_default"] <= 1e-3
+    assert record["chosen"] in ("default", "single_thread_eigen") and record["cpu"]
+
+
+def test_train_ab_reads_the_training_time_past_compilation() -> None:
+    from benchmarks.train_ab import _REPORT
+
+    line = "done: 6 updates, env steps per run [49,152, 49,152], 95 s wall (41 s compiling)"
+    assert _REPORT.search(line).groups() == ("6", "95", "41")
+    with pytest.raises(SystemExit):
+        from benchmarks.train_ab import main
+
+        main(["--ref", "HEAD", "--rounds", "0"])
