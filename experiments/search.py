@@ -205,6 +205,29 @@ def commit() -> str:
         return ""
 
 
+def window_table(run_dir: Path, width: int = 40) -> str:
+    """The novice's mean return per window of ``width`` updates, per condition and seed, as a
+    Markdown table (what the results page shows of each row)."""
+    import numpy as np
+
+    rows = results.long_rows(run_dir / "metrics.csv", {"return": ("return", (0,))})
+    last = max(r["update"] for r in rows)
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"| updates | {' | '.join(CONDITIONS)} |", "|---|" + "---|" * len(CONDITIONS)]
+    for start in range(1, last + 1, width):
+        end = min(start + width - 1, last)
+        cells = []
+        for condition in CONDITIONS:
+            means = []
+            for seed in seeds:
+                values = [r["return"] for r in rows if r["condition"] == condition and r["seed"] == seed
+                          and start <= r["update"] <= end and not math.isnan(r["return"])]
+                means.append(f"{np.mean(values):.2f}" if values else "-")
+            cells.append(", ".join(means))
+        lines.append(f"| {start}-{end} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 COLUMNS: list[str] = [
     *(f.name for f in dataclasses.fields(Setting)), "seeds", *(f"{c}_late" for c in CONDITIONS),
     *(f"{c}_mean" for c in CONDITIONS), "sociapl_minus_solo", "sociapl_minus_vanilla", "criterion_met",
@@ -345,6 +368,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the CSV the rows are appended to")
     parser.add_argument("--resume", action="store_true", help="continue a setting whose run folder exists")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--windows", type=int, default=0, metavar="WIDTH",
+                        help="print the --only settings' novice returns per window of WIDTH updates (no training)")
     args = parser.parse_args(argv)
     cli.check_seed(args.seed)
     settings = all_settings = load_settings(args.settings)
@@ -354,6 +379,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if missing:
             raise ValueError(f"--only {missing[0]!r} is not in {str(args.settings)!r} (names: {sorted(by_name)})")
         settings = [by_name[n] for n in args.only]
+    if args.windows:
+        for setting in settings:
+            run_dir = run_dir_of(setting, args)
+            if not (run_dir / "metrics.csv").exists():
+                raise FileNotFoundError(f"{run_dir} holds no metrics.csv (has {setting.name!r} run with these seeds?)")
+            print(f"{setting.name}, seeds {args.seed}-{args.seed + args.num_seeds - 1}, per {args.windows} updates:")
+            print(window_table(run_dir, args.windows))
+        return 0
     seeds = f"{args.seed}-{args.seed + args.num_seeds - 1}"
     check_table(args.table)
     done = {(r["name"], r["seeds"]) for r in read_table(args.table)}

@@ -138,7 +138,7 @@ def test_a_table_of_other_columns_is_refused_before_training(tmp_path: Path) -> 
     assert table.read_text().count("name,") == 1 and len(_rows(table)) == 1
 
 
-def test_a_continuing_setting_extends_its_parent_exactly(tmp_path: Path) -> None:
+def test_a_continuing_setting_extends_its_parent_exactly(tmp_path: Path, capsys) -> None:
     longer = {**TINY, "env_steps": 5 * 2 * 16}
     settings = _settings(tmp_path, {"name": "tiny", **TINY}, {"name": "tiny-longer", "continues": "tiny", **longer})
     table = tmp_path / "search.csv"
@@ -162,6 +162,13 @@ def test_a_continuing_setting_extends_its_parent_exactly(tmp_path: Path) -> None
     setting = replace(search.setting_named("tiny-longer", settings), continues="")
     train(search.train_config(setting, 0, 2, straight, progress=False))
     assert search.late_returns_per_seed(tmp_path / "runs" / "tiny-longer-s0x2") == search.late_returns_per_seed(straight)
+    # --windows prints the returns per window of updates, without training
+    capsys.readouterr()
+    assert search.main([*common_args, "--only", "tiny-longer", "--windows", "2"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1] == "| updates | sociapl | solo_pred | vanilla |"
+    assert [line.split(" | ")[0] for line in table[3:]] == ["| 1-2", "| 3-4", "| 5-5"]
+    assert all(len(cell.split(", ")) == 2 for line in table[3:] for cell in line.strip("| ").split(" | ")[1:])
 
 
 @pytest.mark.parametrize(
