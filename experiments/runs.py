@@ -15,9 +15,9 @@ from scales import Scale
 def check_one_program(config: Any) -> None:
     """Every condition has the same static config (what the compiled program depends on),
     so conditions x seeds are one program that differs only in data."""
-    from sociajax.training.config import condition_configs, static_config
+    from sociajax.training.config import condition_static_configs
 
-    statics = {name: static_config(c) for name, c in condition_configs(config)}
+    statics = condition_static_configs(config)
     first = next(iter(statics.values()))
     differing = [name for name, s in statics.items() if s != first]
     if differing:

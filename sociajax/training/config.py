@@ -459,6 +459,18 @@ def static_config(config: TrainConfig) -> TrainConfig:
     )
 
 
+def condition_static_configs(config: TrainConfig) -> dict[str, TrainConfig]:
+    """Each condition's static config inside ``config``'s program: the program-wide choice
+    (``ppo.reuse_rollout``, see :func:`static_config`) is the whole config's, so conditions
+    are one program exactly when these are all equal."""
+    reuse = static_config(config).ppo.reuse_rollout
+    out = {}
+    for name, condition in condition_configs(config):
+        static = static_config(condition)
+        out[name] = dataclasses.replace(static, ppo=dataclasses.replace(static.ppo, reuse_rollout=reuse))
+    return out
+
+
 def program_config(config: TrainConfig) -> TrainConfig:
     """:func:`static_config` with the host-only fields (run length, seed, logging, folder) at
     their defaults too: the key of a compiled program, shared by every config that builds

@@ -121,6 +121,11 @@ def test_programs_that_clone_do_not_reuse_the_rollout() -> None:
     cloning = tiny(conditions=("social: agents.0.aux=true", "il: agents.0.objective=bc agents.0.imitate=1"))
     assert static_config(plain).ppo.reuse_rollout
     assert not static_config(cloning).ppo.reuse_rollout
+    # the choice is the program's: its conditions, each seen inside it, stay one program
+    from sociajax.training.config import condition_static_configs
+
+    statics = list(condition_static_configs(cloning).values())
+    assert len(statics) == 2 and statics[0] == statics[1] and not statics[0].ppo.reuse_rollout
     assert not static_config(tiny(ppo=dataclasses.replace(plain.ppo, reuse_rollout=False))).ppo.reuse_rollout
 
 
