@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from benchmarks.records import write_record
+
 CANDIDATES: dict[str, str] = {
     "default": "",
     "xnn_dot": "--xla_cpu_experimental_xnn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
@@ -133,10 +135,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "chosen": best["name"]}
     print(f"chosen on {model} ({'AVX-512' if avx512 else 'no AVX-512'}): {best['name']} "
           f"({best.get('speedup_vs_default', 1.0)}x the default)")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2))
-        print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

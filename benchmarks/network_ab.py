@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.records import write_record
 from sociajax.host import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model, avx512 = cpu_model()
     record = {"ref": args.ref, "rounds": args.rounds, "cpu": model, "avx512": avx512, "jax": jax.__version__,
               "results": results}
-    if args.out:
-        args.out.write_text(json.dumps(record, indent=2))
+    write_record(args.out, record)
     return 0
 
 

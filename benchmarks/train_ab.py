@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import statistics
@@ -25,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
+from benchmarks.records import write_record
 from sociajax.host import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,10 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{args.ref}: {record['ref_median_env_steps_per_s']:,.0f} env-steps/s; {head}: "
           f"{record['this_median_env_steps_per_s']:,.0f}; median ratio {record['median_ratio']} "
           f"on {model} ({'AVX-512' if avx512 else 'no AVX-512'})")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2))
-        print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sociajax.host import cpu_model
+from benchmarks.records import write_record
 from benchmarks.train_throughput import forward_flops, matmul_peak
 
 SCHEDULES = ("mini", "main", "tiny")
@@ -212,10 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{name}: update of {args.num_seeds} runs {result['update_seconds_all_runs']:.3f} s "
               f"({result['env_steps_per_s']:,.0f} env-steps/s), {result['utilisation_of_peak']:.0%} of the matmul peak; "
               f"one run: {shares}", flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2))
-        print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 
