@@ -578,7 +578,7 @@ def test_reusing_the_rollouts_targets_changes_no_numbers(train_state, rollout, l
     """A rollout that holds its acting network's segment carries and last value spares the
     first recompute (same parameters): the update is the one that recomputes, to float
     rounding, whether the groups after the first are unrolled or scanned."""
-    cfg = dataclasses.replace(CFG, num_minibatches=5, recompute_every=1, minibatch_loop=loop, max_grad_norm=math.inf)
+    cfg = dataclasses.replace(CFG, num_minibatches=3, recompute_every=1, minibatch_loop=loop, max_grad_norm=math.inf)
     data = LearnerData.of(cfg, lr=1e-3)
     acting = _recompute(train_state.params, train_state.apply_fn, rollout, cfg)
     with_targets = rollout.replace(seg_carry=acting.seg_carry, last_value=acting.values[T])
@@ -586,12 +586,13 @@ def test_reusing_the_rollouts_targets_changes_no_numbers(train_state, rollout, l
     key = jax.random.PRNGKey(5)
     reused, m_reused = update(train_state, with_targets, key, cfg, data)
     recomputed, m_recomputed = update(train_state, rollout, key, cfg, data)
-    off, _ = update(train_state, with_targets, key, dataclasses.replace(cfg, reuse_rollout=False), data)
-    assert int(m_reused["num_steps"]) == int(m_recomputed["num_steps"]) == 5
+    assert int(m_reused["num_steps"]) == int(m_recomputed["num_steps"]) == 3
     assert rel_diff(reused.params, recomputed.params, train_state.params) < 1e-4
-    assert rel_diff(off.params, recomputed.params, train_state.params) < 1e-6  # the flag turns it off
     for name in ("loss", "value_loss", "approx_kl_final"):
         np.testing.assert_allclose(float(m_reused[name]), float(m_recomputed[name]), rtol=1e-4, atol=1e-7)
+    if loop == "scan":  # the flag turns it off: the same update as without the rollout's targets
+        off, _ = update(train_state, with_targets, key, dataclasses.replace(cfg, reuse_rollout=False), data)
+        assert rel_diff(off.params, recomputed.params, train_state.params) < 1e-6
     # the targets themselves: what acting computed gives the recompute's targets
     from sociajax.agents.ppo import rollout_targets
 
