@@ -24,7 +24,7 @@ training was interrupted continues exactly with ``--resume``.
 A setting may ``continue`` another: the same setting trained longer. Its run starts from a copy
 of the other's finished run folder (checkpoint, metrics, config) and resumes exactly to its own
 larger ``env_steps``, so a longer budget costs only the extra updates. Its row's late return is
-over the last 10% of its own (longer) run; its ``train_wall_s`` counts the extra updates only.
+over the last 10% of its own (longer) run; its ``train_wall_s`` is the whole run's, the other's included.
 """
 
 from __future__ import annotations
