@@ -647,16 +647,14 @@ def ppo_update(
     carry = (train_state, jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((), jnp.int32),
              {k: zero for k in _MEAN_METRICS}, zero)
     every = config.recompute_every
-    sizes = [every] * (config.num_minibatches // every) + [config.num_minibatches % every] * bool(
-        config.num_minibatches % every
-    )
+    full, rest = divmod(config.num_minibatches, every)
+    sizes = [every] * full + ([rest] if rest else [])  # minibatches per group
     first_group = 0
     if config.reuse_rollout and rollout.seg_carry is not None and rollout.last_value is not None:
         # The first group starts from the parameters that collected the rollout.
         carry = group(carry, 0, sizes[0], rollout_targets(rollout, config, data))
         first_group = 1
-    full = config.num_minibatches // every  # whole groups; groups [first_group, full) may scan
-    if config.scans_minibatches() and full - first_group > 1:
+    if config.scans_minibatches() and full - first_group > 1:  # whole groups [first_group, full)
         carry, _ = jax.lax.scan(
             lambda c, g: (group(c, g * every, every), None), carry, jnp.arange(first_group, full)
         )
