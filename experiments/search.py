@@ -4,6 +4,7 @@ experiments/README.md, "Miniature search").
     python experiments/search.py [--settings experiments/search_settings.json] [--only NAME ...]
                                  [--seed 0] [--num-seeds 3] [--runs-dir runs/search]
                                  [--table experiments/results/search/search.csv] [--resume]
+    python experiments/search.py --only NAME --seed 1000 --num-seeds 5 --pooled
 
 Each setting of the settings file (a JSON list of objects, each a ``name`` and the fields of
 :class:`Setting` it changes from the defaults) is trained as **one compiled program**: a novice
@@ -19,7 +20,13 @@ each condition's late return per seed (the novice's mean return over the last 10
 updates), their means, SociAPL minus each control, whether the criterion holds, env steps,
 wall time, CPU model and commit. Rows are never rewritten: every setting tried stays, failures
 included; a setting already in the table for the same seeds is skipped. A run folder whose
-training was interrupted continues exactly with ``--resume``.
+training was interrupted continues exactly with ``--resume``. Beside each row, the novice's
+return per update (condition x seed) goes to ``curves/NAME-sSEEDxN.csv`` next to the table.
+
+The confirmation of a setting on 5 fresh seeds need not fit one session: its seeds can run in
+parts (``--seed 1000 --num-seeds 2``, then ``--seed 1002 ...``), each its own row, and
+``--pooled --seed 1000 --num-seeds 5`` judges the criterion over all five from those rows and
+draws their curves together.
 
 A setting may ``continue`` another: the same setting trained longer. Its run starts from a copy
 of the other's finished run folder (checkpoint, metrics, config) and resumes exactly to its own
@@ -298,6 +305,92 @@ def append_row(path: Path, row: Mapping[str, Any]) -> None:
         writer.writerow(row)
 
 
+def curves_dir_of(table: Path) -> Path:
+    """Where the novice curves of a table's rows go: ``curves/`` beside the table."""
+    return Path(table).parent / "curves"
+
+
+def curves_path(curves_dir: Path, name: str, seed: int, num_seeds: int) -> Path:
+    return Path(curves_dir) / f"{name}-s{seed}x{num_seeds}.csv"
+
+
+def export_curves(run_dir: Path, out_csv: Path) -> Path:
+    """The novice's return per update, condition and seed of a run folder, as a small CSV
+    that is committed beside the table (the run folder, with its checkpoints, is not)."""
+    rows = results.long_rows(run_dir / "metrics.csv", {"return": ("return", (0,))})
+    for row in rows:
+        row["return"] = round(row["return"], 4)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    return results.write_csv(rows, out_csv)
+
+
+def _seed_range(text: str) -> range:
+    first, last = (int(v) for v in text.split("-"))
+    return range(first, last + 1)
+
+
+def pooled_late(table_rows: Sequence[Mapping[str, str]], name: str, seeds: range) -> dict[str, list[float]]:
+    """Each condition's late return over ``seeds``, gathered from the rows of setting ``name``
+    that cover them: a confirmation may run its seeds in several parts (one part per session),
+    and is judged on all of them together. A seed missing from the rows, or in two of them,
+    raises a ValueError naming it."""
+    per_seed: dict[int, dict[str, float]] = {}
+    for row in table_rows:
+        if row["name"] != name:
+            continue
+        row_seeds = _seed_range(row["seeds"])
+        if not set(row_seeds) <= set(seeds):
+            continue
+        for seed_index, seed in enumerate(row_seeds):
+            if seed in per_seed:
+                raise ValueError(f"setting {name!r}: seed {seed} is in two rows of the table")
+            per_seed[seed] = {c: float(row[f"{c}_late"].split(";")[seed_index]) for c in CONDITIONS}
+    missing = [s for s in seeds if s not in per_seed]
+    if missing:
+        raise ValueError(f"setting {name!r}: no row of the table holds seed {missing[0]} "
+                         f"(rows hold seeds {sorted(per_seed) or 'none'})")
+    return {c: [per_seed[s][c] for s in seeds] for c in CONDITIONS}
+
+
+def pooled_curves(curves_dir: Path, name: str, seeds: range) -> list[dict[str, Any]]:
+    """The novice curves of setting ``name`` over ``seeds``, from the committed curve CSVs."""
+    rows: list[dict[str, Any]] = []
+    found: dict[int, Path] = {}
+    for path in sorted(Path(curves_dir).glob(f"{name}-s*x*.csv")):
+        picked = [r for r in results.read_long_csv(path) if r["seed"] in seeds]
+        for seed in sorted({r["seed"] for r in picked}):
+            if seed in found:
+                raise ValueError(f"setting {name!r}: seed {seed} is in both {found[seed]} and {path}")
+            found[seed] = path
+        rows += picked
+    missing = [s for s in seeds if s not in found]
+    if missing:
+        raise FileNotFoundError(f"setting {name!r}: no curve in {curves_dir} holds seed {missing[0]}")
+    return rows
+
+
+def report_pooled(setting: Setting, seeds: range, table: Path) -> str:
+    """The criterion judged over ``seeds`` from the table's rows, and the pooled figure of the
+    novice curves drawn beside the curve CSVs; returns the report's text."""
+    from sociajax.viz.figures import plot_seeds_and_means
+
+    late = pooled_late(read_table(table), setting.name, seeds)
+    means = {c: sum(v) / len(v) for c, v in late.items()}
+    lines = [f"{setting.name}, seeds {seeds[0]}-{seeds[-1]} (late return: the last {LATE_FRACTION:.0%} of updates):"]
+    lines += [f"  {c:10s} {', '.join(f'{v:.2f}' for v in late[c])}  (mean {means[c]:.2f})" for c in CONDITIONS]
+    lines.append(f"  SociAPL minus SOLO + PRED {means['sociapl'] - means['solo_pred']:+.2f}, minus vanilla "
+                 f"{means['sociapl'] - means['vanilla']:+.2f}; criterion {'met' if meets_criterion(late) else 'not met'}")
+    curves_dir = curves_dir_of(table)
+    rows = pooled_curves(curves_dir, setting.name, seeds)
+    png = plot_seeds_and_means(
+        rows, curves_path(curves_dir, setting.name, seeds[0], len(seeds)).with_suffix(".png"), CONDITIONS,
+        f"{setting.name}: the novice beside two scripted oracles, seeds {seeds[0]}-{seeds[-1]}",
+        labels={"sociapl": "SociAPL", "solo_pred": "SOLO + PRED", "vanilla": "SOCIAL vanilla"},
+    )
+    lines.append(f"  figure: {png}")
+    return "\n".join(lines)
+
+
 def run_dir_of(setting: Setting, args: argparse.Namespace) -> Path:
     return Path(args.runs_dir) / f"{setting.name}-s{args.seed}x{args.num_seeds}"
 
@@ -370,6 +463,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--windows", type=int, default=0, metavar="WIDTH",
                         help="print the --only settings' novice returns per window of WIDTH updates (no training)")
+    parser.add_argument("--curves", action="store_true",
+                        help="write the --only settings' novice curves from their run folders beside the table "
+                             "(done after each row; for rows written before), no training")
+    parser.add_argument("--pooled", action="store_true",
+                        help="judge the --only settings over seeds SEED..SEED+NUM_SEEDS-1 from the table's rows "
+                             "(a confirmation run in parts) and draw their pooled curves, no training")
     args = parser.parse_args(argv)
     cli.check_seed(args.seed)
     settings = all_settings = load_settings(args.settings)
@@ -387,6 +486,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{setting.name}, seeds {args.seed}-{args.seed + args.num_seeds - 1}, per {args.windows} updates:")
             print(window_table(run_dir, args.windows))
         return 0
+    if args.curves or args.pooled:
+        for setting in settings:
+            if args.curves:
+                out = curves_path(curves_dir_of(args.table), setting.name, args.seed, args.num_seeds)
+                print(f"{setting.name}: curves -> {export_curves(run_dir_of(setting, args), out)}")
+            if args.pooled:
+                print(report_pooled(setting, range(args.seed, args.seed + args.num_seeds), args.table))
+        return 0
     seeds = f"{args.seed}-{args.seed + args.num_seeds - 1}"
     check_table(args.table)
     done = {(r["name"], r["seeds"]) for r in read_table(args.table)}
@@ -399,6 +506,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if row is None:
             return 130
         append_row(args.table, row)
+        export_curves(run_dir_of(setting, args), curves_path(curves_dir_of(args.table), setting.name, args.seed,
+                                                             args.num_seeds))
         print(f"[{setting.name}] late return sociapl {row['sociapl_late']} | solo_pred {row['solo_pred_late']} | "
               f"vanilla {row['vanilla_late']}; criterion {'met' if row['criterion_met'] else 'not met'} "
               f"({row['train_wall_s']:.0f} s)", flush=True)

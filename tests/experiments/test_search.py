@@ -92,6 +92,14 @@ def test_search_end_to_end_writes_a_row_skips_it_and_resumes_exactly(tmp_path: P
     assert list(row) == search.COLUMNS
     saved = json.loads((tmp_path / "runs" / "tiny-s0x2" / "search_row.json").read_text())
     assert saved["sociapl_late"] == row["sociapl_late"]  # the row is kept beside the run too
+    # the novice's curve is kept beside the table, one row per condition, seed and update
+    curve = tmp_path / "curves" / "tiny-s0x2.csv"
+    curve_rows = _rows(curve)
+    assert len(curve_rows) == 3 * 2 * 3 and {r["condition"] for r in curve_rows} == set(search.CONDITIONS)
+    written = curve.read_text()
+    curve.unlink()
+    assert search.main([*common_args, "--only", "tiny", "--curves"]) == 0  # written again from the run folder
+    assert curve.read_text() == written
     # done settings are skipped, so the table keeps one row per setting and seeds
     assert search.main([*common_args, "--only", "tiny"]) == 0
     assert len(_rows(table)) == 1
@@ -182,3 +190,45 @@ def test_a_continuing_setting_extends_its_parent_exactly(tmp_path: Path, capsys)
 def test_bad_continuing_settings_are_named(tmp_path: Path, entry, message) -> None:
     with pytest.raises(ValueError, match=message):
         search.load_settings(_settings(tmp_path, {"name": "a"}, entry))
+
+
+def _part(name: str, seeds: str, **late: str) -> dict[str, str]:
+    row = {c: "" for c in search.COLUMNS}
+    row.update(name=name, seeds=seeds, **{f"{c}_late": v for c, v in late.items()})
+    return row
+
+
+def test_a_confirmation_run_in_parts_is_judged_on_all_its_seeds(tmp_path: Path, capsys) -> None:
+    settings = _settings(tmp_path, {"name": "s"})
+    table = tmp_path / "search.csv"
+    search.append_row(table, _part("s", "0-2", sociapl="9;9;9", solo_pred="0;0;0", vanilla="0;0;0"))  # the search's
+    search.append_row(table, _part("s", "1000-1001", sociapl="3.0;4.0", solo_pred="0.9;0.8", vanilla="0.5;0.6"))
+    search.append_row(table, _part("s", "1002-1004", sociapl="0.5;2.0;3.0", solo_pred="1;1;1", vanilla="0.7;0.7;0.7"))
+    late = search.pooled_late(search.read_table(table), "s", range(1000, 1005))
+    assert late == {"sociapl": [3.0, 4.0, 0.5, 2.0, 3.0], "solo_pred": [0.9, 0.8, 1, 1, 1],
+                    "vanilla": [0.5, 0.6, 0.7, 0.7, 0.7]}
+    assert search.meets_criterion(late)  # 4 of 5 above 1, mean 2.5 against 0.94 and 0.64
+    with pytest.raises(ValueError, match="no row of the table holds seed 1005"):
+        search.pooled_late(search.read_table(table), "s", range(1000, 1006))
+
+    # the pooled verdict and figure from the command line, the curves read from their parts
+    (tmp_path / "curves").mkdir()
+    for first, count in ((1000, 2), (1002, 3)):
+        rows = [{"condition": c, "seed": seed, "update": u, "episodes": 64 * u, "env_steps": 4096 * u, "return": 1.0}
+                for c in search.CONDITIONS for seed in range(first, first + count) for u in (1, 2)]
+        search.results.write_csv(rows, search.curves_path(tmp_path / "curves", "s", first, count))
+    common = ["--settings", str(settings), "--table", str(table), "--only", "s", "--seed", "1000"]
+    assert search.main([*common, "--num-seeds", "5", "--pooled"]) == 0
+    out = capsys.readouterr().out
+    assert "sociapl    3.00, 4.00, 0.50, 2.00, 3.00  (mean 2.50)" in out and "criterion met" in out
+    assert (tmp_path / "curves" / "s-s1000x5.png").stat().st_size > 0
+    # any range its rows tile can be judged: the first part alone (both of 2 seeds above 1)
+    assert search.main([*common, "--num-seeds", "2", "--pooled"]) == 0
+    assert "criterion met" in capsys.readouterr().out
+    # but not one that cuts a row
+    with pytest.raises(ValueError, match="no row of the table holds seed 1002"):
+        search.main([*common, "--num-seeds", "4", "--pooled"])
+
+    search.append_row(table, _part("s", "1004-1004", sociapl="5", solo_pred="0", vanilla="0"))
+    with pytest.raises(ValueError, match="seed 1004 is in two rows"):
+        search.pooled_late(search.read_table(table), "s", range(1000, 1005))
