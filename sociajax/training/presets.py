@@ -12,6 +12,7 @@ from sociajax.training.config import AgentConfig, EnvConfig, TrainConfig
 _NOVICE = AgentConfig(role="learner", lr=1e-4, aux=True)
 _ORACLE = AgentConfig(role="scripted", policy="oracle")
 MAIN_JOB_STEPS = 384_000  # per condition: 96 updates of 16 episodes
+MINIATURE_STEPS = 200 * 64 * 64  # per condition: 200 updates of 64 episodes of 64 steps
 _PAPER_STEPS = 250_000_000  # 1M episodes of 250 steps (the paper's runs reach ~1M episodes)
 
 PRESETS: dict[str, TrainConfig] = {
@@ -45,6 +46,26 @@ PRESETS: dict[str, TrainConfig] = {
         updates_per_chunk=1,
         checkpoint_every=25,
         run_dir="runs/social-scripted",
+    ),
+    # The miniature where social learning shows on 2 CPU cores: the search's setting
+    # s02-7x7-longer (experiments/README.md, "Miniature search"; a test keeps the two equal).
+    # GoalCycle-3 at 7x7 without inner walls, 64-step episodes, penalty -1.5; a novice (aux,
+    # lr 1e-3) beside two scripted oracles ("sociapl") and alone ("solo_pred", the oracles at
+    # presence 0), one program; 64 episodes per update in 8 minibatches of 32 segments,
+    # entropy 1e-3. The default budget is a first look; the gap opens later in most seeds:
+    # continue the same run folder with --resume --total-env-steps 3203072 (the search's).
+    "miniature": TrainConfig(
+        env=EnvConfig("GoalCycle-3", size=7, n_walls=0, max_steps=64, penalty=-1.5),
+        agents=(AgentConfig(role="learner", lr=1e-3, aux=True), _ORACLE, _ORACLE),
+        ppo=PPOConfig(num_envs=64, num_minibatches=8, minibatch_segments=32, entropy_coef=1e-3, lr=1e-3),
+        conditions=(
+            "sociapl: agents.0.aux=true agents.0.aux_target=next agents.1.presence=1.0 agents.2.presence=1.0",
+            "solo_pred: agents.0.aux=true agents.0.aux_target=next agents.1.presence=0 agents.2.presence=0",
+        ),
+        total_env_steps=MINIATURE_STEPS,
+        updates_per_chunk=1,
+        checkpoint_every=20,
+        run_dir="runs/miniature",
     ),
     # The paper's scale (Appendix 7.8): for a GPU. A novice (lr 1e-4, aux loss) among two
     # experts; scripted oracles stand in for trained experts unless agents.N.role=frozen with

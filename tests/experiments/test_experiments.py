@@ -192,13 +192,13 @@ def test_every_figure_builds_its_config_at_mini_scale(tmp_path: Path) -> None:
 
     def mini(figure: str) -> "scales.Scale":
         scale = scales.get_scale("mini", figure)
-        assert (scale.size, scale.n_walls, scale.max_steps, scale.ppo.num_envs, scale.num_updates) == (7, 0, 64, 64, 391)
+        assert (scale.size, scale.n_walls, scale.max_steps, scale.ppo.num_envs, scale.num_updates) == (7, 0, 64, 64, 782)
         return scale
 
     def check(config, runs: int) -> None:
         trainer = make_train(config)
         assert (trainer.env.height, trainer.env.n_walls, trainer.episode_steps) == (7, 0, 64)
-        assert trainer.num_runs == runs and config.total_env_steps == 391 * 64 * 64
+        assert trainer.num_runs == runs and config.total_env_steps == 782 * 64 * 64
         assert config.agents[0].lr == 1e-3 and config.ppo.entropy_coef == 1e-3 and config.env.penalty == "-1.5"
 
     check(experts.build_config(mini("experts"), 3, 0, tmp_path / "e", 1, False), 2 * 3)

@@ -232,3 +232,21 @@ def test_a_confirmation_run_in_parts_is_judged_on_all_its_seeds(tmp_path: Path, 
     search.append_row(table, _part("s", "1004-1004", sociapl="5", solo_pred="0", vanilla="0"))
     with pytest.raises(ValueError, match="seed 1004 is in two rows"):
         search.pooled_late(search.read_table(table), "s", range(1000, 1005))
+
+
+def test_the_miniature_preset_is_the_mini_scale_setting(tmp_path: Path) -> None:
+    """The README's main job (the ``miniature`` preset) trains the search's chosen setting:
+    the same world, PPO schedule, novice and experts, its first two conditions, a shorter
+    budget that ``--resume --total-env-steps`` extends to the setting's."""
+    import scales
+
+    from sociajax.training.presets import get_preset
+
+    preset = get_preset("miniature")
+    setting = search.setting_named(scales.MINI_SETTING)
+    config = search.train_config(setting, 0, 1, tmp_path)
+    assert preset.env == config.env and preset.ppo == config.ppo and preset.agents[1:] == config.agents[1:]
+    assert (preset.agents[0].role, preset.agents[0].lr) == (config.agents[0].role, config.agents[0].lr)
+    assert list(preset.conditions) == list(config.conditions[:2])
+    assert preset.total_env_steps % (setting.num_envs * setting.max_steps) == 0
+    assert preset.total_env_steps < config.total_env_steps == 3_203_072
