@@ -31,7 +31,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
 
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="social-scripted")
+    pre.add_argument("--preset", default="miniature")
     pre.add_argument("--resume", action="store_true")
     pre.add_argument("--run-dir", "--run_dir", default=None)
     pre.add_argument("--grid", action="append", default=[])
