@@ -45,6 +45,24 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_merge_flag(parser: argparse.ArgumentParser) -> None:
+    """``--merge DIR DIR ...``: no training; pool the runs of the same figure on disjoint seeds
+    (each folder one part, e.g. one seed a session) into ``--out-dir`` (experiments/parts.py)."""
+    parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                        help="merge these run folders of this figure (disjoint seeds) into --out-dir, training nothing")
+
+
+def check_merge(args: argparse.Namespace) -> None:
+    """``--merge`` takes no training flag and an explicit ``--out-dir`` (a part is no default)."""
+    if not args.merge:
+        return
+    if args.out_dir is None:
+        raise ValueError("--merge needs --out-dir: the folder the merged figure goes to")
+    for flag in ("resume", "replot"):
+        if getattr(args, flag, False):
+            raise ValueError(f"--merge trains and redraws nothing of its own; drop --{flag}")
+
+
 def figure4_reader_parser(description: str) -> argparse.ArgumentParser:
     """The flags of a script drawn from a figure4.py run folder (Figures 2 and 8): which
     run to read (``--scale`` and ``--experts`` pick figure4.py's default folder, or

@@ -2,7 +2,8 @@
 
     python experiments/figure4.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
-                                  [--episodes N] [--resume] [--replot]
+                                  [--episodes N] [--seed S] [--resume] [--replot]
+    python experiments/figure4.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Agent 0 is the novice (the scale's lr, paper 1e-4), agents 1 and 2 the experts. The five
 conditions differ only in data, so every condition and seed is one compiled program (the
@@ -24,7 +25,7 @@ faded, mean bold, the experts' and IL's levels as lines), ``figure11.png`` (IL's
 training), ``figure4.csv`` (one row per condition, seed and update: ``condition, seed,
 update, episodes, env_steps, return`` = the novice's, then ``expert_return`` = mean of the
 present experts', ``penalty, entropy, aux_loss, bc_loss``) and ``summary.json`` (levels read
-from the last 10% of updates, per seed, and the paper's claims checked seed by seed).
+from the last 10% of updates, per seed, and the paper's claims checked seed by seed). ``--merge`` pools parts run on disjoint seeds (experiments/parts.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import cli  # noqa: E402
 import configs  # noqa: E402
+import parts  # noqa: E402
 import runs  # noqa: E402
 import scales  # noqa: E402
 
@@ -118,6 +120,7 @@ def write_figures(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path, P
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.make_parser(__doc__)
     cli.add_experts_flags(parser)
+    cli.add_merge_flag(parser)
     args = parser.parse_args(argv)
     out_dir = cli.out_dir_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     if args.replot:
@@ -125,6 +128,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in write_figures(out_dir, summary):
             print(path)
         return 0
+    cli.check_merge(args)
+    if args.merge:
+        rows, summary = parts.merge(args.merge, "figure4.csv", out_dir, recomputed=("levels", "claims"))
+    else:
+        rows, summary = train(args, out_dir)
+    level = levels(rows)
+    summary.update(levels=level, claims=claims(rows, level))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    for path in write_figures(out_dir, summary):
+        print(path)
+    runs.print_late_returns(LABELS, summary)
+    print(f"  experts' level {level['experts']:+.2f}, IL's level {level['il']:+.2f}")
+    return 0
+
+
+def train(args: Any, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train the figure's conditions x seeds as one program; its rows (``figure4.csv``,
+    written) and the summary's fields other than the levels and claims."""
     cli.check_seed(args.seed)
     scale = cli.scale_of(args, FIGURE + ("-trained" if args.experts == "trained" else ""))
     num_seeds = args.num_seeds or scale.num_seeds
@@ -146,7 +167,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         },
     )
     results.write_csv(rows, out_dir / "figure4.csv")
-    level = levels(rows)
     summary = {
         "figure": "4 (and 11)",
         "scale": scale.name,
@@ -155,15 +175,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": CONDITIONS[name]} for name in CONDITIONS},
         **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
-        "levels": level,
-        "claims": claims(rows, level),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    for path in write_figures(out_dir, summary):
-        print(path)
-    runs.print_late_returns(LABELS, summary)
-    print(f"  experts' level {level['experts']:+.2f}, IL's level {level['il']:+.2f}")
-    return 0
+    return rows, summary
 
 
 if __name__ == "__main__":

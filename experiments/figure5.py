@@ -3,7 +3,8 @@
     python experiments/figure5.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--epsilon E] [--imperfect-update U]
-                                  [--episodes N] [--resume] [--replot]
+                                  [--episodes N] [--seed S] [--resume] [--replot]
+    python experiments/figure5.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Agent 0 is the novice with the auxiliary prediction loss (the scale's lr), agents 1 and 2
 the experts. Three conditions that differ only in data, one compiled program:
@@ -30,7 +31,7 @@ faded, mean bold, both experts' levels as lines), ``figure5.csv`` (one row per c
 seed and update: ``condition, seed, update, episodes, env_steps, return`` = the novice's,
 then ``expert_return`` = mean of the present experts', ``penalty, entropy, aux_loss``) and
 ``summary.json`` (the levels from the last 10% of updates, per seed, and the paper's claims
-checked seed by seed).
+checked seed by seed). ``--merge`` pools parts run on disjoint seeds (experiments/parts.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import cli  # noqa: E402
 import configs  # noqa: E402
+import parts  # noqa: E402
 import runs  # noqa: E402
 import scales  # noqa: E402
 
@@ -149,6 +151,7 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.make_parser(__doc__)
     cli.add_experts_flags(parser)
+    cli.add_merge_flag(parser)
     parser.add_argument("--epsilon", type=float, default=None,
                         help="scripted imperfect experts: chance per step of a random move (default 0.5)")
     parser.add_argument("--imperfect-update", type=int, default=None,
@@ -161,6 +164,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in write_figure(out_dir, json.loads((out_dir / "summary.json").read_text())):
             print(path)
         return 0
+    cli.check_merge(args)
+    if args.merge:
+        rows, summary = parts.merge(args.merge, "figure5.csv", out_dir, recomputed=("levels", "claims"))
+    else:
+        rows, summary = train(args, figure, out_dir)
+    level = levels(rows)
+    summary.update(levels=level, claims=claims(rows, level))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    for path in write_figure(out_dir, summary):
+        print(path)
+    runs.print_late_returns(LABELS, summary)
+    print(f"  near-optimal experts {level['near_optimal']:+.2f}, imperfect experts ({summary['imperfect']}) "
+          f"{level['imperfect']:+.2f}")
+    return 0
+
+
+def train(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train the figure's conditions x seeds as one program; its rows (``figure5.csv``,
+    written) and the summary's fields other than the levels and claims."""
     cli.check_seed(args.seed)
     if args.experts == "scripted" and args.imperfect_update is not None:
         raise ValueError("--imperfect-update is only for --experts trained")
@@ -188,7 +210,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         },
     )
     results.write_csv(rows, out_dir / "figure5.csv")
-    level = levels(rows)
     imperfect = (f"oracles taking a random move with probability {epsilon}" if args.experts == "scripted"
                  else f"checkpoint at update {update}, frozen")
     summary = {
@@ -203,15 +224,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in
                        condition_fields(args.experts, epsilon, update).items()},
         **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
-        "levels": level,
-        "claims": claims(rows, level),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    for path in write_figure(out_dir, summary):
-        print(path)
-    runs.print_late_returns(LABELS, summary)
-    print(f"  near-optimal experts {level['near_optimal']:+.2f}, imperfect experts ({imperfect}) {level['imperfect']:+.2f}")
-    return 0
+    return rows, summary
 
 
 if __name__ == "__main__":

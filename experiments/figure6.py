@@ -4,6 +4,7 @@
                                   [--figure4-dir DIR] [--out-dir DIR] [--episodes N] [--seed S]
                                   [--native-experts scripted|trained] [--native-experts-dir WORLD=DIR]
                                   [--no-gifs] [--replot]
+    python experiments/figure6.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Trains nothing: it loads the last checkpoint of a figure4.py run folder (by default the one
 figure4.py writes for ``--scale`` and ``--experts``, or ``--figure4-dir``) and puts each
@@ -36,7 +37,8 @@ Writes to ``--out-dir`` (default: the figure4 folder): ``figure6.png`` (a panel 
 bars of the seed means with 95% t-intervals over seeds, each seed an x), ``figure6.csv``
 (one row per agent, seed and world: ``condition, seed, env, partners, episodes, return``
 = mean return over the episodes) and ``figure6.json`` (means, intervals, and the paper's
-claims checked).
+claims checked). ``--merge`` pools the figure6.csv of parts (figure4.py runs on disjoint
+seeds, each transferred here) into ``--out-dir`` (experiments/parts.py).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from sociajax.viz import figures
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
 
 import cli  # noqa: E402
+import parts  # noqa: E402
 import scales  # noqa: E402
 
 # panel -> (world, partners): the paper's "with experts" transfer tests (Figure 6) and the
@@ -236,6 +239,14 @@ def expert_levels(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _finite_or_none(values: Mapping[str, float]) -> dict[str, Optional[float]]:
+    """JSON has no NaN: a world where no expert played gets None."""
+    return {k: v if math.isfinite(v) else None for k, v in values.items()}
+
+
+RECOMPUTED = ("stats", "expert_levels", "claims")  # what figure6.json reads from the rows
+
+
 def claims(stats: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """The paper's Figure 6 claims, per world, read from the seed means."""
     out: dict[str, Any] = {"sociapl_best": {}, "il_below_experts": {}}
@@ -286,14 +297,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="a world's trained experts (default runs/figures/experts-WORLD-SCALE); repeatable")
     parser.add_argument("--no-gifs", action="store_true", help="skip the GIFs of SociAPL beside the experts")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV")
+    cli.add_merge_flag(parser)
     args = parser.parse_args(argv)
     source = cli.figure4_dir_of(args)
     out_dir = Path(args.out_dir) if args.out_dir else source
-    title_of = lambda s: (f"Figure 6: zero-shot transfer of {s['source']}'s agents ({s['experts']} 3-goal experts), "  # noqa: E731
+    title_of = lambda s: (f"Figure 6: zero-shot transfer of {s['source'] or 'the merged parts'}'s agents ({s['experts']} 3-goal experts), "  # noqa: E731
                           f"{s.get('native_experts', 'scripted')} native experts, {s['episodes_per_seed']} episodes per seed")
     if args.replot:
         summary = json.loads((out_dir / "figure6.json").read_text())
         worlds = {panel: (w["env"], w["partners"]) for panel, w in summary["worlds"].items()}
+        print(write_figure(out_dir, title_of(summary), worlds=worlds))
+        return 0
+    cli.check_merge(args)
+    if args.merge:
+        rows, summary = parts.merge(args.merge, "figure6.csv", out_dir, recomputed=RECOMPUTED,
+                                    summary_name="figure6.json", text_columns=("condition", "env", "partners"))
+        worlds = {panel: (w["env"], w["partners"]) for panel, w in summary["worlds"].items()}
+        stats = bar_stats(rows)
+        summary.update(stats=stats, expert_levels=_finite_or_none(expert_levels(rows)), claims=claims(stats))
+        (out_dir / "figure6.json").write_text(json.dumps(summary, indent=2))
         print(write_figure(out_dir, title_of(summary), worlds=worlds))
         return 0
     cli.check_seed(args.seed)
@@ -329,7 +351,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "eval_seed": args.seed,
         "wall_s": round(time.perf_counter() - start, 1),
         "stats": stats,
-        "expert_levels": {w: v if math.isfinite(v) else None for w, v in expert_levels(rows).items()},
+        "expert_levels": _finite_or_none(expert_levels(rows)),
         "claims": claims(stats),
         "gifs": gifs,
     }

@@ -3,7 +3,8 @@
     python experiments/figure7.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
                                   [--switch-fraction F] [--eval-episodes N]
-                                  [--episodes N] [--resume] [--replot]
+                                  [--episodes N] [--seed S] [--resume] [--replot]
+    python experiments/figure7.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Trains a SociAPL novice (agent 0, auxiliary prediction loss) beside two experts in
 GoalCycle-3 under three conditions that differ only in the experts' presence schedule, one
@@ -31,7 +32,7 @@ Writes to the out dir (the run folder): ``figure7.png`` (a panel per setting: ea
 seeds faded and mean bold against episodes trained, the switch as a dotted line),
 ``figure7.csv`` (one row per condition, seed, checkpoint and setting: ``condition, seed,
 update, episodes, env_steps, setting, return``) and ``summary.json`` (the paper's claims read
-from the curves).
+from the curves). ``--merge`` pools parts run on disjoint seeds (experiments/parts.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import cli  # noqa: E402
 import configs  # noqa: E402
+import parts  # noqa: E402
 import runs  # noqa: E402
 import scales  # noqa: E402
 
@@ -178,6 +180,7 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.make_parser(__doc__)
     cli.add_experts_flags(parser)
+    cli.add_merge_flag(parser)
     parser.add_argument("--switch-fraction", type=float, default=0.5,
                         help="share of the budget after which 'mixed' trains 75%% solo (default 0.5)")
     parser.add_argument("--eval-episodes", type=cli.positive_int, default=None,
@@ -188,6 +191,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.replot:
         print(write_figure(out_dir, json.loads((out_dir / "summary.json").read_text())))
         return 0
+    cli.check_merge(args)
+    if args.merge:
+        rows, summary = parts.merge(args.merge, "figure7.csv", out_dir, recomputed=("claims",),
+                                    text_columns=("condition", "setting"))
+    else:
+        rows, summary = train_and_evaluate(args, figure, out_dir)
+    summary["claims"] = claims(rows)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(write_figure(out_dir, summary))
+    print(f"{out_dir / 'figure7.csv'}\nthe novice at its last checkpoint, mean over seeds "
+          f"({summary['eval_episodes_per_seed']} episodes per seed):")
+    for setting, values in summary["claims"]["final"].items():
+        print(f"  {setting:<22} " + "  ".join(f"{c} {v:+.2f}" for c, v in values.items()))
+    return 0
+
+
+def train_and_evaluate(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train the figure's conditions x seeds as one program and evaluate every kept
+    checkpoint; the rows (``figure7.csv``, written) and the summary's fields but the claims."""
     cli.check_seed(args.seed)
     scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
@@ -216,14 +238,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
                            results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
         "eval_wall_s": round(time.perf_counter() - eval_start, 1),
-        "claims": claims(rows),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(write_figure(out_dir, summary))
-    print(f"{out_dir / 'figure7.csv'}\nthe novice at its last checkpoint, mean over seeds ({episodes} episodes per seed):")
-    for setting, values in summary["claims"]["final"].items():
-        print(f"  {setting:<22} " + "  ".join(f"{c} {v:+.2f}" for c, v in values.items()))
-    return 0
+    return rows, summary
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     python experiments/figure9.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--experts scripted|trained] [--experts-dir DIR]
-                                  [--eval-episodes N] [--episodes N] [--resume] [--replot]
+                                  [--eval-episodes N] [--episodes N] [--seed S] [--resume] [--replot]
+    python experiments/figure9.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Trains a SociAPL novice (agent 0, auxiliary prediction loss) beside two experts in
 GoalCycle-3 under two conditions that differ only in the wrong-goal penalty, one program:
@@ -19,6 +20,7 @@ Writes to the out dir (the run folder): ``figure9.png`` (a panel per setting, ba
 means with 95% t-intervals, each seed an x), ``figure9.csv`` (one row per condition, seed
 and setting: ``condition, seed, env, partners, episodes, return``) and ``summary.json``
 (late training returns, the transfer bars, reliance per seed, and the claim checked).
+``--merge`` pools parts run on disjoint seeds (experiments/parts.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import cli  # noqa: E402
 import configs  # noqa: E402
+import parts  # noqa: E402
 import figure6  # noqa: E402
 import runs  # noqa: E402
 import scales  # noqa: E402
@@ -70,6 +73,7 @@ def reliance(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.make_parser(__doc__)
     cli.add_experts_flags(parser)
+    cli.add_merge_flag(parser)
     parser.add_argument("--eval-episodes", type=cli.positive_int, default=None,
                         help="transfer episodes per seed and setting (default: the scale's)")
     args = parser.parse_args(argv)
@@ -79,6 +83,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.replot:
         print(figure6.write_figure(out_dir, title, FIGURE, LABELS, SETTINGS))
         return 0
+    cli.check_merge(args)
+    if args.merge:
+        rows, summary = parts.merge(args.merge, "figure9.csv", out_dir, recomputed=RECOMPUTED,
+                                    text_columns=("condition", "env", "partners"))
+    else:
+        rows, summary = train_and_transfer(args, figure, out_dir)
+    per_seed = reliance(rows)
+    mean_reliance = {c: float(np.mean(list(v.values()))) for c, v in per_seed.items()}
+    summary.update(
+        transfer=figure6.bar_stats(rows),
+        reliance_per_seed=per_seed,
+        reliance=mean_reliance,
+        claims={"relies_less_without_penalty": mean_reliance["penalty_0"] < mean_reliance["penalty_1.5"]},
+    )
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(figure6.write_figure(out_dir, title, FIGURE, LABELS, SETTINGS))
+    runs.print_late_returns(LABELS, summary)
+    print("reliance on the experts in GoalCycle-4 (with experts minus alone, mean over seeds): "
+          + "  ".join(f"{LABELS[c]} {v:+.2f}" for c, v in mean_reliance.items()))
+    return 0
+
+
+RECOMPUTED = ("transfer", "reliance_per_seed", "reliance", "claims")  # read from the rows
+
+
+def train_and_transfer(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train both penalties x seeds as one program, then put each novice into GoalCycle-4;
+    the transfer rows (``figure9.csv``, written) and the summary's fields but those read
+    from them (:data:`RECOMPUTED`)."""
     cli.check_seed(args.seed)
     scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
@@ -92,8 +125,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     episodes = args.eval_episodes or scale.eval_episodes
     rows = figure6.transfer_returns(load_run(out_dir), episodes, args.seed + 1_000, AGENTS, SETTINGS, scale)
     results.write_csv(rows, out_dir / "figure9.csv")
-    per_seed = reliance(rows)
-    mean_reliance = {c: float(np.mean(list(v.values()))) for c, v in per_seed.items()}
     summary = {
         "figure": "9 (appendix 7.2)",
         "scale": scale.name,
@@ -103,17 +134,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "eval_episodes_per_seed": episodes,
         **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
                            results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
-        "transfer": figure6.bar_stats(rows),
-        "reliance_per_seed": per_seed,
-        "reliance": mean_reliance,
-        "claims": {"relies_less_without_penalty": mean_reliance["penalty_0"] < mean_reliance["penalty_1.5"]},
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(figure6.write_figure(out_dir, title, FIGURE, LABELS, SETTINGS))
-    runs.print_late_returns(LABELS, summary)
-    print("reliance on the experts in GoalCycle-4 (with experts minus alone, mean over seeds): "
-          + "  ".join(f"{LABELS[c]} {v:+.2f}" for c, v in mean_reliance.items()))
-    return 0
+    return rows, summary
 
 
 if __name__ == "__main__":

@@ -55,7 +55,12 @@ def kept_checkpoints(run_dir: Path) -> list[int]:
 def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[str], result: Any, compiled: int,
                 script_start: float, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``summary.json`` fields every figure script records: budget, seeds, programs
-    compiled, wall and compile time, and each condition's late return."""
+    compiled, wall and compile time (and the CPU they were measured on), and each
+    condition's late return."""
+    import jax
+
+    from sociajax.host import cpu_label
+
     return {
         "num_seeds": num_seeds,
         "seeds": list(range(seed, seed + num_seeds)),
@@ -67,6 +72,8 @@ def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[st
         "train_wall_s": round(result.wall_s, 1),
         "compile_s": round(result.compile_s, 1),
         "script_wall_s": round(time.perf_counter() - script_start, 1),
+        "cpu": cpu_label(),
+        "device": jax.devices()[0].device_kind,
         "late_return": {c: late_mean(rows, c) for c in conditions},
     }
 

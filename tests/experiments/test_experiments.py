@@ -509,6 +509,26 @@ def test_figure4_scripted_end_to_end(figure4_run: Path) -> None:
     _check_replot("experiments/figure4.py", out, "figure4.png")
 
 
+@pytest.mark.xdist_group("figure4_tiny")
+def test_figure4_in_two_parts_merges_into_the_whole_run(figure4_run: Path, tmp_path: Path) -> None:
+    # seeds 1 and 0 trained apart (one process, so one compile), then merged: the same rows,
+    # bit for bit, and the same claims as seeds 0-1 trained at once
+    code = ("import sys; sys.path.insert(0, 'experiments'); import figure4; "
+            f"[figure4.main(['--scale', 'tiny', '--seed', str(s), '--num-seeds', '1', '--out-dir', '{tmp_path}/s' + str(s)])"
+            " for s in (1, 0)]")
+    trained = _run_script("-c", code)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    merged = _run_script("experiments/figure4.py", "--merge", str(tmp_path / "s1"), str(tmp_path / "s0"),
+                         "--out-dir", str(tmp_path / "merged"))
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert _read(tmp_path / "merged" / "figure4.csv") == _read(figure4_run / "figure4.csv")
+    whole, pooled = (json.loads((d / "summary.json").read_text()) for d in (figure4_run, tmp_path / "merged"))
+    assert pooled["claims"] == whole["claims"] and pooled["levels"] == whole["levels"]
+    assert pooled["late_return"] == pytest.approx(whole["late_return"])
+    assert pooled["seeds"] == [0, 1] and pooled["runs"] == whole["runs"]
+    assert [p["seeds"] for p in pooled["parts"]] == [[1], [0]]
+
+
 def test_figure5_scripted_end_to_end(tmp_path: Path) -> None:
     """All three conditions in one program; the imperfect (epsilon 0.5) oracles really play
     worse beside the novice than the plain ones; --replot redraws from the CSV."""
