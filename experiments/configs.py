@@ -53,7 +53,7 @@ def figure_config(scale: Scale, agents: Sequence[Any], conditions: Sequence[str]
 
 
 def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int,
-                  scale: Optional[Scale] = None) -> tuple[Any, Any]:
+                  scale: Optional[Scale] = None, seed: Optional[int] = None) -> tuple[Any, Any]:
     """The two expert seats: scripted oracles, or trained experts from ``experts_dir``
     (:func:`trained_experts`); a folder without ``trained``, or the reverse, is refused."""
     from sociajax.training.config import AgentConfig
@@ -65,7 +65,7 @@ def expert_agents(experts: str, experts_dir: Optional[Path], num_seeds: int,
     if experts == "trained":
         if experts_dir is None:
             raise ValueError("--experts trained needs --experts-dir (a run folder of experiments/experts.py)")
-        return trained_experts(experts_dir, num_seeds, scale=scale)
+        return trained_experts(experts_dir, num_seeds, scale=scale, seed=seed)
     raise ValueError(f"--experts must be 'scripted' or 'trained', got {experts!r}")
 
 
@@ -76,11 +76,16 @@ def experts_summary(experts: str, experts_dir: Optional[Path]) -> dict[str, Any]
 
 
 def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR,
-                    scale: Optional[Scale] = None) -> tuple[Any, Any]:
+                    scale: Optional[Scale] = None, seed: Optional[int] = None) -> tuple[Any, Any]:
     """The two expert seats' AgentConfigs loading from ``experts_dir`` (an experts.py run,
     seed-matched, its condition 0, last checkpoint): learners at ``lr`` with the auxiliary
     loss the experts trained with. Checks the folder up front so a bad one stops with its
-    name, not mid-compile."""
+    name, not mid-compile.
+
+    Seed-matched means the novice of seed ``seed + i`` gets the experts of that same seed:
+    index ``i`` there when both runs start at the same seed; a one-seed part of a figure
+    (``--seed S --num-seeds 1``, experiments/parts.py) gets the experts' seed ``S`` wherever
+    it lies in their run."""
     from sociajax.training.config import AgentConfig, TrainConfig
 
     config_path = experts_dir / "config.json"
@@ -94,6 +99,16 @@ def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR,
             f"--num-seeds={num_seeds}: experts are seed-matched, but --experts-dir {str(experts_dir)!r} "
             f"has only num_seeds={source.num_seeds}"
         )
+    load_seed = None  # index-matched: the novice's seed index i loads the experts' index i
+    if seed is not None and seed != source.seed:
+        theirs = range(source.seed, source.seed + source.num_seeds)
+        if num_seeds != 1 or seed not in theirs:
+            raise ValueError(
+                f"--seed={seed}: experts are seed-matched, and --experts-dir {str(experts_dir)!r} trained seeds "
+                f"{theirs.start}-{theirs.stop - 1}; run from --seed {source.seed}, or one seed of theirs at a time "
+                "(--num-seeds 1)"
+            )
+        load_seed = seed - source.seed
     if scale is not None:  # experts of another world (size, walls, actions) would not fit this figure's
         world = scale.world(source.env.env_id)
         theirs = (source.env.size, source.env.n_walls, source.env.action_set)
@@ -110,7 +125,7 @@ def trained_experts(experts_dir: Path, num_seeds: int, lr: float = EXPERT_LR,
     return tuple(
         AgentConfig(
             role="learner", lr=lr, aux=source.agents[k].aux, aux_target=source.agents[k].aux_target,
-            load_from=str(experts_dir), load_agent=k, load_seed=None,
+            load_from=str(experts_dir), load_agent=k, load_seed=load_seed,
         )
         for k in seats
     )

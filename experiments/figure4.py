@@ -73,7 +73,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
     from sociajax.training.config import AgentConfig
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    expert_agents = configs.expert_agents(experts, experts_dir, num_seeds, scale)
+    expert_agents = configs.expert_agents(experts, experts_dir, num_seeds, scale, seed)
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
     return configs.figure_config(scale, (novice, *expert_agents), conditions, seed, num_seeds, run_dir, progress)
 

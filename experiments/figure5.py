@@ -103,7 +103,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
     if not 0.0 < epsilon <= 1.0:
         raise ValueError(f"--epsilon must be in (0, 1], got {epsilon!r}")
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
-    experts_seats = configs.expert_agents(experts, experts_dir, num_seeds, scale)
+    experts_seats = configs.expert_agents(experts, experts_dir, num_seeds, scale, seed)
     fields = condition_fields(experts, epsilon, update)
     conditions = tuple(f"{name}: {fields[name]}" for name in CONDITIONS)
     return configs.figure_config(scale, (novice, *experts_seats), conditions, seed, num_seeds, run_dir, progress)

@@ -101,7 +101,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
     chunks = -(-scale.num_updates // scale.updates_per_chunk)
     scale = dataclasses.replace(scale, checkpoint_every=max(1, chunks // EVAL_POINTS))
     keep = chunks // scale.checkpoint_every + 2
-    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale)), conditions,
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale, seed)), conditions,
                                  seed, num_seeds, run_dir, progress, keep)
 
 

@@ -58,7 +58,7 @@ def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, 
 
     novice = AgentConfig(role="learner", lr=scale.novice_lr, aux=True, aux_target="next")
     conditions = tuple(f"{name}: {fields}" for name, fields in CONDITIONS.items())
-    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale)), conditions,
+    return configs.figure_config(scale, (novice, *configs.expert_agents(experts, experts_dir, num_seeds, scale, seed)), conditions,
                                  seed, num_seeds, run_dir, progress)
 
 

@@ -761,6 +761,17 @@ def test_trained_experts_of_another_world_are_refused(experts_run: Path) -> None
         configs.trained_experts(experts_run, 2, scale=scales.get_scale("mini", "figure4"))
 
 
+@pytest.mark.xdist_group("experts_tiny")
+def test_a_one_seed_part_gets_the_experts_of_its_own_seed(experts_run: Path) -> None:
+    """Seed-matched by seed, not by position: a part of seed 1 alone loads the experts' seed
+    1 (index 1 of their seeds 0-1); seeds the experts never trained are refused."""
+    assert {a.load_seed for a in configs.trained_experts(experts_run, 2, seed=0)} == {None}  # index i gets index i
+    assert {a.load_seed for a in configs.trained_experts(experts_run, 1, seed=1)} == {1}
+    for seed, num_seeds in ((1, 2), (2, 1)):
+        with pytest.raises(ValueError, match=f"--seed={seed}: experts are seed-matched, .* trained seeds 0-1"):
+            configs.trained_experts(experts_run, num_seeds, seed=seed)
+
+
 @pytest.mark.xdist_group("figure4_tiny")
 def test_figure6_refuses_a_scale_that_is_not_the_runs(figure4_run: Path) -> None:
     """The transfer worlds follow --scale, so a --scale whose world is not the run's stops."""
