@@ -36,7 +36,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=SCALES, default="tiny", help="tiny (tests), mini (the 7x7 miniature, 2 CPU cores), small (the paper's world, shorter), paper (GPU)")
     parser.add_argument("--num-seeds", type=positive_int, default=None, help="seeds per condition (default: the scale's)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed; seed i of every condition is seed+i")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="first seed; seed i of every condition is seed+i (default: the scale's, 0; mini 2000)")
     parser.add_argument("--episodes", type=positive_int, default=None, help="episodes per run (default: the scale's)")
     parser.add_argument("--out-dir", default=None, help="run folder (default: runs/figures/<figure>-<scale>)")
     parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
@@ -91,8 +92,8 @@ def experts_dir_of(args: argparse.Namespace) -> Optional[Path]:
     return Path(args.experts_dir) if args.experts_dir is not None else None
 
 
-def check_seed(seed: int) -> None:
-    if seed < 0:
+def check_seed(seed: Optional[int]) -> None:
+    if seed is not None and seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
 
 
@@ -101,10 +102,13 @@ def out_dir_of(args: argparse.Namespace, figure: str) -> Path:
 
 
 def scale_of(args: argparse.Namespace, figure: str) -> Scale:
-    """The scale the flags ask for, with ``--episodes`` applied."""
+    """The scale the flags ask for, with ``--episodes`` applied; an unset ``--seed`` becomes
+    the scale's first seed (``args.seed`` is set)."""
     scale = get_scale(args.scale, figure)
     if args.episodes is not None:
         scale = dataclasses.replace(scale, episodes=args.episodes)
+    if getattr(args, "seed", None) is None:
+        args.seed = scale.first_seed
     return scale
 
 

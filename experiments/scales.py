@@ -7,7 +7,8 @@
   steps) per run; the transfer worlds scaled with it (GoalCycle-4 at 7x7, Four Rooms at
   13x13, the smallest whose start room holds two agents, Maze at 9x9; all 64-step episodes). Its
   setting is the search's ``s02-7x7-longer``, the first to meet the criterion on the search's
-  seeds (``measured`` False: no figure has run at it yet).
+  seeds (``measured`` False: no figure has run at it yet). Its figures start at seed 2000,
+  past every seed the search and its confirmation looked at.
 * ``small``: the paper's world run shorter, about an hour per figure on 2 CPU cores, every
   condition, 3 seeds (measured times in experiments/README.md).
 * ``paper``: the paper's schedule (appendix 7.8, the ``paper-social`` preset), for a GPU.
@@ -25,6 +26,9 @@ SCALES = ("tiny", "mini", "small", "paper")
 # The search's setting the mini scale runs (a name in experiments/search_settings.json): the
 # first that met the criterion on the search's seeds.
 MINI_SETTING = "s02-7x7-longer"
+# The mini figures' first seed (Scale.first_seed): seeds 0-2 chose the setting and 1000-1004
+# confirm it; the figures run on seeds that neither looked at.
+MINI_FIRST_SEED = 2000
 
 # Episodes per run (one condition, one seed) of each figure at each scale (mini: the search
 # setting's own budget, see _mini). Small: the largest budget that fit the hour at 1,300
@@ -71,6 +75,7 @@ class Scale:
     size: Optional[int] = None  # Goal Cycle's side (None: the env's 13)
     n_walls: Optional[int] = None  # Goal Cycle's inner walls (None: the env's 18 on 13x13)
     action_set: str = "paper"  # the learners' actions (EnvConfig.action_set)
+    first_seed: int = 0  # the figures' default --seed (mini: MINI_FIRST_SEED)
     # Shapes of the other worlds (transfer, native experts): (env name, ((option, value), ...)).
     other_worlds: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
@@ -152,5 +157,5 @@ def _mini(episodes: int) -> Scale:
     return Scale(
         "mini", ppo, steps, episodes or setting.updates * setting.num_envs, 3, setting.lr, penalty, 1, 20, 64,
         measured=False, size=setting.size, n_walls=setting.n_walls, action_set=setting.action_set,
-        other_worlds=others,
+        other_worlds=others, first_seed=MINI_FIRST_SEED,
     )

@@ -93,6 +93,14 @@ def test_every_scale_and_figure_builds_and_tiny_is_tiny() -> None:
     assert not scales.get_scale("small", "figure4").measured
 
 
+def test_mini_figures_default_to_seeds_the_search_never_looked_at() -> None:
+    parser = cli.make_parser("")
+    for argv, seed in ((["--scale", "mini"], 2000), (["--scale", "mini", "--seed", "5"], 5), ([], 0)):
+        args = parser.parse_args(argv)
+        cli.scale_of(args, "figure4")
+        assert args.seed == seed, argv
+
+
 def test_bad_scale_or_figure_names_the_value() -> None:
     with pytest.raises(ValueError, match="--scale must be one of .* got 'huge'"):
         scales.get_scale("huge", "figure4")
