@@ -10,7 +10,9 @@ layouts than it would in the whole: the same measurement, other samples.
 
 :func:`merge` checks that the parts are one figure (every summary field that describes the
 experiment equal), that no seed repeats, and concatenates their CSVs; the script then reads
-its levels and claims from the merged rows, as it does after training.
+its levels and claims from the merged rows, as it does after training. A merged folder is a
+part too, so a figure can grow a seed at a time (its ``parts`` list carries over): only its
+CSV and summary are read, so committed results are enough to merge into.
 """
 
 from __future__ import annotations
@@ -46,14 +48,18 @@ def merge(part_dirs: Sequence[Path], csv_name: str, out_dir: Path, recomputed: S
     levels): they are not compared, and left for the script to fill in. Parts that differ in
     any other field, or share a seed, are refused with an error naming both. The rows keep
     the first part's order of conditions, then go by seed (each part's own order within).
+    ``out_dir`` may be one of the parts if that one is a merged folder (it grows in place;
+    everything is read before anything is written), never a run folder of its own.
     """
     part_dirs = [Path(p) for p in part_dirs]
     if len(part_dirs) < 2:
         raise ValueError(f"--merge needs at least two part folders, got {[str(p) for p in part_dirs]}")
-    if Path(out_dir).resolve() in {p.resolve() for p in part_dirs}:
-        raise ValueError(f"--out-dir {str(out_dir)!r} is one of the --merge parts; merge into a new folder")
     loaded = [_load(part, csv_name, summary_name, text_columns) for part in part_dirs]
-    skip = set(PER_PART) | set(recomputed)
+    for part, (summary, _) in zip(part_dirs, loaded):
+        if Path(out_dir).resolve() == part.resolve() and "parts" not in summary:
+            raise ValueError(f"--out-dir {str(out_dir)!r} is a --merge part that is a run of its own; "
+                             "merge into a new folder, or into a merged one (which grows)")
+    skip = set(PER_PART) | set(recomputed) | {"parts"}
     first_dir, (first, _) = part_dirs[0], loaded[0]
     for part, (summary, _) in zip(part_dirs[1:], loaded[1:]):
         for key in sorted((set(first) | set(summary)) - skip):
@@ -91,8 +97,8 @@ def _merged_summary(part_dirs: Sequence[Path], summaries: Sequence[Mapping[str, 
         merged["seeds"], merged["num_seeds"] = seeds, len(seeds)
     if any("late_return" in s for s in summaries):
         merged["late_return"] = _pooled_late_return(summaries)
-    merged["parts"] = [{"dir": str(d), **{k: s[k] for k in present if k in s and k != "late_return"}}
-                       for d, s in zip(part_dirs, summaries)]
+    merged["parts"] = [entry for d, s in zip(part_dirs, summaries) for entry in s.get("parts") or
+                       [{"dir": str(d), **{k: s[k] for k in present if k in s and k != "late_return"}}]]
     return merged
 
 

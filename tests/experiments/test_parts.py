@@ -58,6 +58,22 @@ def test_merge_pools_seeds_sums_costs_and_leaves_the_claims_to_the_script(tmp_pa
     assert [r["seed"] for r in rows[:30]] == [0] * 10 + [1] * 10 + [2] * 10  # then seeds, updates within
 
 
+def test_a_merged_folder_merges_again_so_a_figure_grows_a_seed_at_a_time(tmp_path: Path) -> None:
+    first = parts.merge([_part(tmp_path / "a", [0], 10.0, 1.0), _part(tmp_path / "b", [1], 20.0, 1.0)],
+                        "figure4.csv", tmp_path / "ab", recomputed=("levels", "claims"))[1]
+    (tmp_path / "ab" / "summary.json").write_text(json.dumps(first))
+    rows, summary = parts.merge([tmp_path / "ab", _part(tmp_path / "c", [2], 30.0, 1.0)], "figure4.csv",
+                                tmp_path / "abc", recomputed=("levels", "claims"))
+    assert summary["seeds"] == [0, 1, 2] and summary["train_wall_s"] == 60.0 and summary["runs"] == 15
+    assert [p["dir"] for p in summary["parts"]] == [str(tmp_path / d) for d in ("a", "b", "c")]
+    assert summary["late_return"]["il"] == pytest.approx(2.0) == results.late_mean(rows, "il")
+    # a merged folder grows in place: read first, then written
+    (tmp_path / "abc" / "summary.json").write_text(json.dumps(summary))
+    _, grown = parts.merge([tmp_path / "abc", _part(tmp_path / "d", [3], 40.0, 1.0)], "figure4.csv", tmp_path / "abc",
+                           recomputed=("levels", "claims"))
+    assert grown["seeds"] == [0, 1, 2, 3] and len(results.read_long_csv(tmp_path / "abc" / "figure4.csv")) == 5 * 4 * 10
+
+
 def test_merge_keeps_a_field_that_differs_only_per_part(tmp_path: Path) -> None:
     a = _part(tmp_path / "a", [0], wall=1.0, level=0.0, cpu="AMD EPYC (AVX-512)")
     b = _part(tmp_path / "b", [1], wall=1.0, level=0.0, cpu="Intel Xeon (no AVX-512)")
@@ -89,7 +105,7 @@ def test_merge_refuses_bad_parts_by_name(case: str, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="at least two part folders"):
             parts.merge([a], "figure4.csv", tmp_path / "m")
     elif case == "into a part":
-        with pytest.raises(ValueError, match="--out-dir .* is one of the --merge parts"):
+        with pytest.raises(ValueError, match="--out-dir .* is a --merge part that is a run of its own"):
             parts.merge([a, b], "figure4.csv", b)
     else:
         (b / "figure4.csv").unlink()
