@@ -59,9 +59,13 @@ def check_merge(args: argparse.Namespace) -> None:
         return
     if args.out_dir is None:
         raise ValueError("--merge needs --out-dir: the folder the merged figure goes to")
-    for flag in ("resume", "replot"):
+    for flag in ("resume", "replot", "progress"):
         if getattr(args, flag, False):
             raise ValueError(f"--merge trains and redraws nothing of its own; drop --{flag}")
+    # what a run is (scale, experts, seeds) comes from the parts' summaries, not from flags
+    for flag in ("seed", "num_seeds", "episodes", "experts_dir", "epsilon", "imperfect_update", "eval_episodes"):
+        if getattr(args, flag, None) is not None:
+            raise ValueError(f"--merge reads the runs from the parts' summaries; drop --{flag.replace('_', '-')}")
 
 
 def figure4_reader_parser(description: str) -> argparse.ArgumentParser:

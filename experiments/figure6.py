@@ -290,7 +290,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.figure4_reader_parser(__doc__)
     parser.add_argument("--episodes", type=cli.positive_int, default=None,
                         help="episodes per agent, seed and world (default: the scale's eval_episodes)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation episodes (default 0)")
     parser.add_argument("--native-experts", choices=NATIVE_EXPERTS, default="scripted",
                         help="the new worlds' experts: scripted (default), or RL experts trained there (experts.py --env), frozen")
     parser.add_argument("--native-experts-dir", action="append", default=[], metavar="WORLD=DIR",
@@ -319,6 +319,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(write_figure(out_dir, title_of(summary), worlds=worlds))
         return 0
     cli.check_seed(args.seed)
+    args.seed = 0 if args.seed is None else args.seed
     if args.native_experts_dir and args.native_experts != "trained":
         raise ValueError("--native-experts-dir is only for --native-experts trained")
     dirs = native_dirs(args.scale, args.native_experts_dir) if args.native_experts == "trained" else None

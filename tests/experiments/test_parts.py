@@ -134,6 +134,8 @@ def test_figure4_merge_flag_needs_an_out_dir_and_no_training_flags(tmp_path: Pat
     assert "--merge needs --out-dir" in capsys.readouterr().err
     assert cli.run_or_exit(figure4.main, ["--merge", str(a), str(b), "--out-dir", str(tmp_path / "m"), "--resume"]) == 2
     assert "drop --resume" in capsys.readouterr().err
+    assert cli.run_or_exit(figure4.main, ["--merge", str(a), str(b), "--out-dir", str(tmp_path / "m"), "--seed", "3"]) == 2
+    assert "drop --seed" in capsys.readouterr().err
 
 
 # ------------------------------------------------------- the other figures' --merge, on fake parts
