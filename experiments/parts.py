@@ -4,7 +4,7 @@ session each, when the whole does not fit one), then merged into one folder (``-
 Every run of a figure draws its training randomness only from its own seed
 (``PRNGKey(seed)``, whatever trains beside it), so seeds 0, 1 and 2 trained as three parts
 are the same training runs as seeds 0-2 trained at once (on CPU their numbers are equal bit
-for bit; tests/experiments/test_parts.py checks it at tiny scale). Evaluations after training
+for bit; tests/experiments/test_experiments.py checks it at tiny scale). Evaluations after training
 (Figures 6, 7, 9) draw their fresh episodes per run index, so a part's seed meets other
 layouts than it would in the whole: the same measurement, other samples.
 
