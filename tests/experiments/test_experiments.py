@@ -591,6 +591,7 @@ def test_figure6_transfers_figure4_agents_zero_shot_without_touching_them(figure
     assert (tmp_path / "figure6.png").exists()
 
 
+@pytest.mark.slow  # a trained-experts variant: trains FourRooms experts first (about 2 min on 2 cores)
 @pytest.mark.xdist_group("figure4_tiny")
 def test_figure6_with_native_trained_experts_puts_each_worlds_frozen_experts_beside_the_agents(
     figure4_run: Path, tmp_path: Path
