@@ -157,3 +157,32 @@ def test_train_ab_reads_the_training_time_past_compilation() -> None:
         from benchmarks.train_ab import main
 
         main(["--ref", "HEAD", "--rounds", "0"])
+
+
+@pytest.mark.parametrize("argv, field", [(["--num-runs", "0"], "--num-runs"), (["--rounds", "0"], "--rounds"),
+                                         (["--cores", "0", "0"], "--cores"), (["--cores", "4096"], "--cores"),
+                                         (["--num-runs", "3", "--cores", "0", "1"], "--num-runs")])
+def test_core_split_refuses_bad_layouts_by_name(argv, field) -> None:
+    from benchmarks.core_split import main
+
+    if "1" in argv and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    with pytest.raises(SystemExit, match=field):
+        main(argv)
+
+
+@pytest.mark.slow  # four processes compile and train the tiny update (about 2 minutes on 2 cores)
+def test_core_split_times_every_layout_and_compares_numbers(tmp_path) -> None:
+    out = tmp_path / "split.json"
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    _run(["-m", "benchmarks.core_split", "--schedule", "tiny", "--num-runs", "2", "--updates", "1", "--rounds", "1",
+          "--cores", *map(str, cores), "--out", str(out)])
+    record = json.loads(out.read_text())
+    [results] = record["rounds"]
+    assert [r["layout"] for r in results] == ["one_process", "pinned", "devices"]
+    assert [len(r["processes"]) for r in results] == [1, len(cores), 1]
+    for result in results:
+        assert result["env_steps_per_s"] > 0
+        # Other thread counts sum in another order: float rounding, nothing more, at the tiny update.
+        assert result["param_rel_diff_vs_one_process"] <= 1e-3
+    assert record["summary"]["one_process"]["vs_one_process_median"] == 1.0 and record["cpu"]
