@@ -113,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"error: --num-runs ({args.num_runs}) must divide evenly over the {len(args.cores)} --cores")
     layouts = ["one_process"] + [name for name in args.layouts if name != "one_process"]
 
-    from sociajax.host import cpu_model
+    from sociajax.host import cpu_label, cpu_model
 
     rounds = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -138,7 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "summary": summary}
     for layout, numbers in summary.items():
         print(f"{layout}: {numbers['env_steps_per_s_median']:,.0f} env-steps/s, "
-              f"{numbers['vs_one_process_median']}x one process ({model}, {'AVX-512' if avx512 else 'no AVX-512'})")
+              f"{numbers['vs_one_process_median']}x one process, {cpu_label()}")
     write_record(args.out, record)
     return 0
 
