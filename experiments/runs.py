@@ -3,6 +3,7 @@ folder's checkpoints, and the ``summary.json`` fields and closing lines every sc
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -55,11 +56,11 @@ def kept_checkpoints(run_dir: Path) -> list[int]:
 def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[str], result: Any, compiled: int,
                 script_start: float, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``summary.json`` fields every figure script records: budget, seeds, programs
-    compiled, wall and compile time (and the CPU they were measured on), and each
+    compiled, wall and compile time (and the CPU, cores and XLA flags they ran with), and each
     condition's late return."""
     import jax
 
-    from sociajax.host import cpu_label
+    from sociajax.host import cores_available, cpu_label
 
     return {
         "num_seeds": num_seeds,
@@ -73,6 +74,8 @@ def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[st
         "compile_s": round(result.compile_s, 1),
         "script_wall_s": round(time.perf_counter() - script_start, 1),
         "cpu": cpu_label(),
+        "cores": cores_available(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # thread settings round sums differently
         "device": jax.devices()[0].device_kind,
         "late_return": {c: late_mean(rows, c) for c in conditions},
     }

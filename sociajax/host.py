@@ -7,6 +7,7 @@ CPU model and whether it has AVX-512.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -27,3 +28,11 @@ def cpu_label() -> str:
     """``"MODEL (AVX-512)"`` or ``"MODEL (no AVX-512)"``: the CPU as a table cell."""
     model, avx512 = cpu_model()
     return f"{model} ({'AVX-512' if avx512 else 'no AVX-512'})"
+
+
+def cores_available() -> int:
+    """How many cores this process may run on (its affinity, e.g. under ``taskset``): a
+    pinned part of a figure trains at another speed than one on every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -44,11 +44,13 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+# XLA's cheapest CPU compile: the scripts' runs are compile-bound, their numbers are not checked.
+FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
 def _run_script(*args: str) -> subprocess.CompletedProcess:
     """A script as a user runs it, importing this checkout's package (fastest compiles)."""
-    # XLA's cheapest CPU compile: these runs are compile-bound, their numbers are not checked.
-    flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=FAST_COMPILE_FLAGS)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
 def _tiny_run(script: str, out: Path, *flags: str) -> Path:
@@ -453,6 +455,8 @@ def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
     assert len(rows) == 2 * 2 * 8
     summary = json.loads((experts_run / "summary.json").read_text())
     assert summary["compiled_training_programs"] == 1 and summary["runs"] == 4
+    # how it ran, for whoever compares its numbers: the XLA flags it started with and its cores
+    assert summary["xla_flags"] == FAST_COMPILE_FLAGS and summary["cores"] >= 1 and summary["cpu"]
     evaluation = summary["evaluation"]
     assert evaluation["penalty"] == -1.5 and math.isfinite(evaluation["oracle"])
     assert set(evaluation["experts"]) == set(experts.CONDITIONS)
