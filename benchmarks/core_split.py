@@ -107,10 +107,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, value in (("--num-runs", args.num_runs), ("--updates", args.updates), ("--rounds", args.rounds)):
         if value < 1:
             raise SystemExit(f"error: {name} must be positive, got {value}")
-    if any(c not in allowed for c in args.cores) or len(set(args.cores)) != len(args.cores):
-        raise SystemExit(f"error: --cores must be distinct cores of {allowed}, got {args.cores}")
     if args.num_runs % len(args.cores):
         raise SystemExit(f"error: --num-runs ({args.num_runs}) must divide evenly over the {len(args.cores)} --cores")
+    if any(c not in allowed for c in args.cores) or len(set(args.cores)) != len(args.cores):
+        raise SystemExit(f"error: --cores must be distinct cores of {allowed}, got {args.cores}")
     layouts = ["one_process"] + [name for name in args.layouts if name != "one_process"]
 
     from sociajax.host import cpu_label, cpu_model
