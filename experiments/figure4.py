@@ -157,14 +157,7 @@ def train(args: Any, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
     result, compiled = runs.train_as_one_program(config, args.resume)
     rows = results.long_rows(
         out_dir / "metrics.csv",
-        {
-            "return": ("return", (0,)),
-            "expert_return": ("return", (1, 2)),
-            "penalty": ("penalty", (0,)),
-            "entropy": ("entropy", (0,)),
-            "aux_loss": ("aux_loss", (0,)),
-            "bc_loss": ("bc_loss", (0,)),
-        },
+        {**runs.NOVICE_COLUMNS, "bc_loss": ("bc_loss", (0,))},
     )
     results.write_csv(rows, out_dir / "figure4.csv")
     summary = {

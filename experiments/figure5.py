@@ -199,16 +199,7 @@ def train(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], 
 
     start = time.perf_counter()
     result, compiled = runs.train_as_one_program(config, args.resume)
-    rows = results.long_rows(
-        out_dir / "metrics.csv",
-        {
-            "return": ("return", (0,)),
-            "expert_return": ("return", (1, 2)),
-            "penalty": ("penalty", (0,)),
-            "entropy": ("entropy", (0,)),
-            "aux_loss": ("aux_loss", (0,)),
-        },
-    )
+    rows = results.long_rows(out_dir / "metrics.csv", runs.NOVICE_COLUMNS)
     results.write_csv(rows, out_dir / "figure5.csv")
     imperfect = (f"oracles taking a random move with probability {epsilon}" if args.experts == "scripted"
                  else f"checkpoint at update {update}, frozen")

@@ -215,7 +215,8 @@ def transfer_returns(run: Any, episodes: int, seed: int, agents: Mapping[str, tu
 
 
 def bar_stats(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per world and bar: the seed means, their mean and its 95% t-interval half-width."""
+    """Per world and bar: the seed means, their mean and its 95% t-interval half-width
+    (``None`` for one seed, which has no interval)."""
     from sociajax.viz.curves import mean_ci
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -224,7 +225,8 @@ def bar_stats(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
         for bar in dict.fromkeys(r["condition"] for r in rows if r["env"] == world):
             values = np.array([r["return"] for r in rows if r["env"] == world and r["condition"] == bar])
             mean, half = mean_ci(values)
-            out[world][bar] = {"mean": float(mean), "ci95": float(half), "per_seed": values.tolist()}
+            ci95 = float(half) if len(values) > 1 else None
+            out[world][bar] = {"mean": float(mean), "ci95": ci95, "per_seed": values.tolist()}
     return out
 
 
@@ -271,7 +273,7 @@ def write_figure(out_dir: Path, title: str, name: str = "figure6", labels: Mappi
     for ax, (world, bars) in zip(axes, stats.items()):
         for i, (bar, s) in enumerate(bars.items()):
             colour = colours[list(labels).index(bar) % len(colours)]
-            ax.bar(i, s["mean"], yerr=s["ci95"], color=colour, alpha=0.6, capsize=4)
+            ax.bar(i, s["mean"], yerr=s["ci95"] or 0.0, color=colour, alpha=0.6, capsize=4)
             ax.scatter(np.full(len(s["per_seed"]), i), s["per_seed"], marker="x", color="black", zorder=3, s=22)
         ax.set_xticks(range(len(bars)), [labels[b] for b in bars], rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="gray", linewidth=0.8)
@@ -360,9 +362,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(write_figure(out_dir, title_of(summary), worlds=worlds))
     for panel, gif in gifs.items():
         print(f"{gif['gif']}: SociAPL seed 0 in {panel}, {gif['steps']} steps, returns {gif['returns']}")
-    print(f"{out_dir / 'figure6.csv'}\nzero-shot return, mean over seeds ± 95% CI ({episodes} episodes per seed):")
+    print(f"{out_dir / 'figure6.csv'}\nzero-shot return, mean over seeds ± 95% CI ({episodes} episodes per seed;"
+          " one seed has no interval):")
     for world, bars in stats.items():
-        print(f"  {world:<12} " + "  ".join(f"{LABELS[b]} {s['mean']:+.2f}±{s['ci95']:.2f}" for b, s in bars.items()))
+        cells = (f"{LABELS[b]} {s['mean']:+.2f}" + ("" if s["ci95"] is None else f"±{s['ci95']:.2f}")
+                 for b, s in bars.items())
+        print(f"  {world:<12} " + "  ".join(cells))
     return 0
 
 

@@ -13,6 +13,16 @@ from sociajax.training.results import late_mean
 from scales import Scale
 
 
+# ``figure4.csv``-style columns (results.long_rows): the novice is agent 0, the experts 1 and 2.
+NOVICE_COLUMNS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "return": ("return", (0,)),
+    "expert_return": ("return", (1, 2)),
+    "penalty": ("penalty", (0,)),
+    "entropy": ("entropy", (0,)),
+    "aux_loss": ("aux_loss", (0,)),
+}
+
+
 def check_one_program(config: Any) -> None:
     """Every condition has the same static config (what the compiled program depends on),
     so conditions x seeds are one program that differs only in data."""
