@@ -8,6 +8,13 @@ of those functions, so overrides such as ``penalty`` or ``max_steps`` (from
 
 from __future__ import annotations
 
+import os
+
+# Tests check behaviour, not speed, and compiling dominates them: the whole session (and the
+# subprocesses it starts, unless they set their own flags) takes XLA's cheapest CPU compile.
+# Set before the first computation, when XLA reads its flags.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
