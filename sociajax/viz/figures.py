@@ -95,7 +95,8 @@ def draw_seeds_and_means(
         with warnings.catch_warnings():  # points where no seed has a value stay NaN (gaps)
             warnings.simplefilter("ignore", category=RuntimeWarning)
             mean = np.nanmean(y, 0)
-        ax.plot(episodes, mean, color=colour, linewidth=2.4, label=f"{labels.get(condition, condition)} ({len(seeds)} seeds)")
+        count = f"{len(seeds)} seed" + ("" if len(seeds) == 1 else "s")
+        ax.plot(episodes, mean, color=colour, linewidth=2.4, label=f"{labels.get(condition, condition)} ({count})")
     for n, (label, value) in enumerate((references or {}).items()):
         if value is None or not math.isfinite(value):
             continue

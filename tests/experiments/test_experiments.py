@@ -167,6 +167,19 @@ def test_plot_draws_seeds_means_and_levels(tmp_path: Path) -> None:
         figures.plot_seeds_and_means(rows, tmp_path / "g.png", ("z",), "t")
 
 
+def test_legend_counts_each_conditions_seeds() -> None:
+    import matplotlib.pyplot as plt
+
+    rows = [
+        {"condition": c, "seed": s, "update": u, "episodes": 2 * u, "env_steps": 32 * u, "return": 1.0}
+        for c, seeds in (("one", (0,)), ("two", (0, 1))) for s in seeds for u in range(1, 4)
+    ]
+    fig, ax = plt.subplots()
+    figures.draw_seeds_and_means(ax, rows, ("one", "two"), "t", labels={"one": "One", "two": "Two"})
+    assert [t.get_text() for t in ax.legend().get_texts()] == ["One (1 seed)", "Two (2 seeds)"]
+    plt.close(fig)
+
+
 def test_figure4_conditions_are_one_program(tmp_path: Path) -> None:
     scale = scales.get_scale("tiny", "figure4")
     config = figure4.build_config(scale, 2, 0, tmp_path / "run", "scripted", None, False)
