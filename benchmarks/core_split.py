@@ -2,7 +2,7 @@
 core, or one process with a host device per core.
 
     python -m benchmarks.core_split [--schedule mini] [--num-runs 4] [--cores 0 1]
-                                    [--layouts one_process pinned devices] [--updates 3] [--rounds 2]
+                                    [--layouts one_process pinned pinned_map devices] [--updates 3] [--rounds 2]
                                     [--out benchmarks/results/core_split_cpu_DATE.json]
 
 XLA's CPU matmuls on the small operands of one update (512-frame minibatches, 21x21 views)
@@ -17,6 +17,8 @@ times a candidate (compiled ahead of time, one warm-up update, the median of ``-
   (``sched_setaffinity``) with Eigen single-threaded, ``--num-runs / cores`` runs each, all
   started together; the throughput is their sum. This is a figure's parts run side by side
   (experiments/README.md, "A figure in parts");
+* ``pinned_map``: the same, each process stepping its runs one after another
+  (``TrainConfig.run_loop="map"``) instead of batching them;
 * ``devices``: one process with one XLA host device per core and Eigen single-threaded; the
   trainer shards the runs over the devices (when the run count divides by them).
 
@@ -41,16 +43,17 @@ from typing import Any, Optional, Sequence
 
 from benchmarks.records import write_record
 
-LAYOUTS = ("one_process", "pinned", "devices")
+LAYOUTS = ("one_process", "pinned", "pinned_map", "devices")
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 
 def _child(args: argparse.Namespace, num_runs: int, params_out: Path, flags: str = "",
-           core: Optional[int] = None) -> subprocess.Popen:
+           core: Optional[int] = None, run_loop: str = "vmap") -> subprocess.Popen:
     """Start :func:`benchmarks.cpu_flags.child` in a fresh process (XLA reads its flags once)."""
     env = dict(os.environ, XLA_FLAGS=" ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags])))
     command = [sys.executable, "-m", "benchmarks.cpu_flags", "--child", "--schedule", args.schedule,
-               "--num-seeds", str(num_runs), "--updates", str(args.updates), "--params-out", str(params_out)]
+               "--num-seeds", str(num_runs), "--updates", str(args.updates), "--params-out", str(params_out),
+               "--run-loop", run_loop]
     pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=pin)
@@ -68,10 +71,11 @@ def run_layout(layout: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     the runs it shares with ``one_process``."""
     cores = list(args.cores)
     params = tmp / f"{layout}.npz"
-    if layout == "pinned":
+    if layout in ("pinned", "pinned_map"):
         per_process = args.num_runs // len(cores)
         files = [params] + [tmp / f"{layout}_{i}.npz" for i in range(1, len(cores))]
-        processes = [_child(args, per_process, f, SINGLE_THREAD, core) for f, core in zip(files, cores)]
+        run_loop = "map" if layout == "pinned_map" else "vmap"
+        processes = [_child(args, per_process, f, SINGLE_THREAD, core, run_loop) for f, core in zip(files, cores)]
     else:
         flags = "" if layout == "one_process" else (
             f"--xla_force_host_platform_device_count={len(cores)} {SINGLE_THREAD}")

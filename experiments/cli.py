@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from scales import SCALES, Scale, get_scale
 
@@ -43,7 +43,15 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV, no training")
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    parser.add_argument("--run-loop", choices=("vmap", "map"), default="vmap",
+                        help="batch the runs (vmap) or step them one after another (map: faster in a process "
+                             "pinned to one CPU core); speed only")
     return parser
+
+
+def with_run_loop(config: Any, args: argparse.Namespace) -> Any:
+    """``config`` with ``--run-loop`` (TrainConfig.run_loop: how the program steps its runs)."""
+    return dataclasses.replace(config, run_loop=args.run_loop)
 
 
 def add_merge_flag(parser: argparse.ArgumentParser) -> None:

@@ -208,6 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as err:
         raise ValueError(f"--env: {err}") from None
     config = build_config(scale, num_seeds, args.seed, out_dir, args.learners, args.progress, args.env)
+    config = cli.with_run_loop(config, args)
 
     from sociajax.training.run import train
 
@@ -235,7 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "conditions": list(conditions),
         "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty) if len(conditions) > 1 else None,
         "final_penalty": scale.penalty if len(conditions) > 1 else None,
-        **runs.run_summary(scale, args.seed, num_seeds, conditions, result, compiled, start, rows),
+        **runs.run_summary(scale, config, conditions, result, compiled, start, rows),
         "late_return_per_seed": {c: results.per_seed_late_means(rows, c) for c in conditions},
         "evaluation": evaluation,
     }

@@ -151,6 +151,7 @@ def train(args: Any, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
     num_seeds = args.num_seeds or scale.num_seeds
     experts_dir = cli.experts_dir_of(args)
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, args.progress)
+    config = cli.with_run_loop(config, args)
     runs.check_one_program(config)
 
     start = time.perf_counter()
@@ -167,7 +168,7 @@ def train(args: Any, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
         **configs.experts_summary(args.experts, experts_dir),
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": CONDITIONS[name]} for name in CONDITIONS},
-        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
+        **runs.run_summary(scale, config, CONDITIONS, result, compiled, start, rows),
     }
     return rows, summary
 

@@ -195,6 +195,7 @@ def train(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], 
     update = imperfect_update(experts_dir, args.imperfect_update) if args.experts == "trained" and experts_dir else None
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, experts_dir, epsilon, update,
                           args.progress)
+    config = cli.with_run_loop(config, args)
     runs.check_one_program(config)
 
     start = time.perf_counter()
@@ -214,7 +215,7 @@ def train(args: Any, figure: str, out_dir: Path) -> tuple[list[dict[str, Any]], 
         "penalty": scale.penalty,
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in
                        condition_fields(args.experts, epsilon, update).items()},
-        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start, rows),
+        **runs.run_summary(scale, config, CONDITIONS, result, compiled, start, rows),
     }
     return rows, summary
 

@@ -216,6 +216,7 @@ def train_and_evaluate(args: Any, figure: str, out_dir: Path) -> tuple[list[dict
     switch = switch_episode(scale, args.switch_fraction)
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, cli.experts_dir_of(args), switch,
                           args.progress)
+    config = cli.with_run_loop(config, args)
     runs.check_one_program(config)
 
     start = time.perf_counter()
@@ -235,7 +236,7 @@ def train_and_evaluate(args: Any, figure: str, out_dir: Path) -> tuple[list[dict
         "settings": {s: {"env": w, "partners": p} for s, (w, p) in SETTINGS.items()},
         "eval_episodes_per_seed": episodes,
         "checkpoints": runs.kept_checkpoints(out_dir),
-        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
+        **runs.run_summary(scale, config, CONDITIONS, result, compiled, start,
                            results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
         "eval_wall_s": round(time.perf_counter() - eval_start, 1),
     }

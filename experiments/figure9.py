@@ -116,6 +116,7 @@ def train_and_transfer(args: Any, figure: str, out_dir: Path) -> tuple[list[dict
     scale = cli.scale_of(args, figure)
     num_seeds = args.num_seeds or scale.num_seeds
     config = build_config(scale, num_seeds, args.seed, out_dir, args.experts, cli.experts_dir_of(args), args.progress)
+    config = cli.with_run_loop(config, args)
     runs.check_one_program(config)
 
     from sociajax.training.checkpoint import load_run
@@ -132,7 +133,7 @@ def train_and_transfer(args: Any, figure: str, out_dir: Path) -> tuple[list[dict
         "conditions": {name: {"label": LABELS[name], "fields": f} for name, f in CONDITIONS.items()},
         "settings": {s: {"env": w, "partners": p} for s, (w, p) in SETTINGS.items()},
         "eval_episodes_per_seed": episodes,
-        **runs.run_summary(scale, args.seed, num_seeds, CONDITIONS, result, compiled, start,
+        **runs.run_summary(scale, config, CONDITIONS, result, compiled, start,
                            results.long_rows(out_dir / "metrics.csv", {"return": ("return", (0,))})),
     }
     return rows, summary

@@ -26,7 +26,7 @@ from sociajax.training import results
 # Summary fields that describe one part's run, not the experiment: kept per part under
 # "parts"; the merged summary sums the costs and pools the seeds.
 SUMMED = ("runs", "train_wall_s", "compile_s", "script_wall_s", "eval_wall_s", "wall_s")
-PER_PART = ("num_seeds", "seeds", "compiled_training_programs", "cpu", "cores", "xla_flags", "device", "source", "gifs",
+PER_PART = ("num_seeds", "seeds", "compiled_training_programs", "cpu", "cores", "xla_flags", "run_loop", "device", "source", "gifs",
             "experts_dir", "late_return", *SUMMED)
 
 

@@ -63,22 +63,22 @@ def kept_checkpoints(run_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) if folder.is_dir() else []
 
 
-def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[str], result: Any, compiled: int,
+def run_summary(scale: Scale, config: Any, conditions: Sequence[str], result: Any, compiled: int,
                 script_start: float, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``summary.json`` fields every figure script records: budget, seeds, programs
-    compiled, wall and compile time (and the CPU, cores and XLA flags they ran with), and each
-    condition's late return."""
+    compiled, wall and compile time (and the CPU, cores, XLA flags and run loop they ran
+    with), and each condition's late return."""
     import jax
 
     from sociajax.host import cores_available, cpu_label
 
     return {
-        "num_seeds": num_seeds,
-        "seeds": list(range(seed, seed + num_seeds)),
+        "num_seeds": config.num_seeds,
+        "seeds": list(range(config.seed, config.seed + config.num_seeds)),
         "episodes_per_run": scale.num_updates * scale.ppo.num_envs,
         "env_steps_per_run": scale.total_env_steps,
         "updates": result.updates,
-        "runs": len(conditions) * num_seeds,
+        "runs": len(conditions) * config.num_seeds,
         "compiled_training_programs": compiled,
         "train_wall_s": round(result.wall_s, 1),
         "compile_s": round(result.compile_s, 1),
@@ -86,6 +86,7 @@ def run_summary(scale: Scale, seed: int, num_seeds: int, conditions: Sequence[st
         "cpu": cpu_label(),
         "cores": cores_available(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),  # thread settings round sums differently
+        "run_loop": config.run_loop,  # so do batched and looped runs
         "device": jax.devices()[0].device_kind,
         "late_return": {c: late_mean(rows, c) for c in conditions},
     }

@@ -99,6 +99,9 @@ class NetworkConfig:
 ACTION_SETS: dict[str, int] = {"paper": 7, "move": 3}
 ActionSet = Literal["paper", "move"]
 
+RUN_LOOPS = ("vmap", "map")
+RunLoop = Literal["vmap", "map"]
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
@@ -154,6 +157,11 @@ class TrainConfig:
     # Updates per compiled call (logging/checkpoints between calls). Above 1 the updates run
     # in a ``lax.scan``: right on GPUs; on CPUs XLA runs loop bodies ~4x slower, so use 1.
     updates_per_chunk: int = 10
+    # How the program steps its runs: "vmap" batches them (one update of every run at once),
+    # "map" runs them one after another inside the program. Speed only (the numbers agree to
+    # float rounding): "map" trains about 1.2x faster in a CPU process pinned to one core
+    # (docs/benchmarks.md); "vmap" is right on GPUs and for one process on several cores.
+    run_loop: RunLoop = "vmap"
     checkpoint_every: int = fields.host(
         5, resumable=True, doc="chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)"
     )
@@ -278,6 +286,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"env: {err}") from None
     for field in ("total_env_steps", "num_seeds", "updates_per_chunk", "checkpoint_every", "keep_checkpoints"):
         _positive_int(field, getattr(config, field))
+    if config.run_loop not in RUN_LOOPS:
+        raise ValueError(f"run_loop must be one of {RUN_LOOPS}, got {config.run_loop!r}")
     if not _is_int(config.baseline_episodes) or config.baseline_episodes < 0:
         raise ValueError(f"baseline_episodes must be a non-negative integer, got {config.baseline_episodes!r}")
     if not _is_int(config.seed) or config.seed < 0:

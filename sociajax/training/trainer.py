@@ -4,7 +4,8 @@ The returned :class:`Trainer` holds pure functions:
 
 * ``init(keys [R, 2]) -> RunState [R]`` — fresh populations, one per run;
 * ``chunk(state) -> (state, metrics)`` — ``updates_per_chunk`` updates of every run in
-  one compiled call: a ``lax.scan`` over updates of a ``vmap`` over runs, each update =
+  one compiled call: a ``lax.scan`` over updates of a ``vmap`` over runs (or, with
+  ``run_loop="map"``, a loop over them), each update =
   collect whole episodes (:mod:`sociajax.training.rollout`) + one PPO update per learner
   (``vmap`` over the learner axis).
 
@@ -286,7 +287,8 @@ def make_train(config: TrainConfig) -> Trainer:
     # which costs an all-gather inside every chunk and, across processes, a slow fetch.
     sharding = _run_sharding(len(names) * config.num_seeds)
     placed = {} if sharding is None else {"out_shardings": sharding}
-    chunk = jax.jit(jax.vmap(chunk_one), donate_argnums=0, **placed)
+    runs = jax.vmap(chunk_one) if config.run_loop == "vmap" else functools.partial(jax.lax.map, chunk_one)
+    chunk = jax.jit(runs, donate_argnums=0, **placed)
     return Trainer(
         config=config,
         env=env,

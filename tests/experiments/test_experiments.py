@@ -470,6 +470,7 @@ def test_experts_writes_figure_csv_and_evaluation(experts_run: Path) -> None:
     assert summary["compiled_training_programs"] == 1 and summary["runs"] == 4
     # how it ran, for whoever compares its numbers: the XLA flags it started with and its cores
     assert summary["xla_flags"] == FAST_COMPILE_FLAGS and summary["cores"] >= 1 and summary["cpu"]
+    assert summary["run_loop"] == "vmap"  # the default: the runs batched
     evaluation = summary["evaluation"]
     assert evaluation["penalty"] == -1.5 and math.isfinite(evaluation["oracle"])
     assert set(evaluation["experts"]) == set(experts.CONDITIONS)
@@ -701,10 +702,13 @@ def test_figure7_end_to_end_evaluates_every_checkpoint_in_every_setting(tmp_path
 
 def test_figure9_end_to_end_trains_both_penalties_and_transfers(tmp_path: Path) -> None:
     out = tmp_path / "fig9"
-    result = _run_script("experiments/figure9.py", "--scale", "tiny", "--out-dir", str(out), "--eval-episodes", "2")
+    # its runs stepped one after another, as in a part pinned to one core
+    result = _run_script("experiments/figure9.py", "--scale", "tiny", "--out-dir", str(out), "--eval-episodes", "2",
+                         "--run-loop", "map")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["compiled_training_programs"] == 1 and summary["runs"] == 4
+    assert summary["run_loop"] == json.loads((out / "config.json").read_text())["run_loop"] == "map"
     assert set(summary["reliance_per_seed"]) == set(figure9.CONDITIONS)
     rows = _read(out / "figure9.csv")
     assert {(r["condition"], r["seed"], r["env"]) for r in rows} == {

@@ -75,13 +75,15 @@ def test_a_merged_folder_merges_again_so_a_figure_grows_a_seed_at_a_time(tmp_pat
 
 
 def test_merge_keeps_a_field_that_differs_only_per_part(tmp_path: Path) -> None:
-    a = _part(tmp_path / "a", [0], wall=1.0, level=0.0, cpu="AMD EPYC (AVX-512)", cores=2, xla_flags="")
+    a = _part(tmp_path / "a", [0], wall=1.0, level=0.0, cpu="AMD EPYC (AVX-512)", cores=2, xla_flags="", run_loop="vmap")
     b = _part(tmp_path / "b", [1], wall=1.0, level=0.0, cpu="Intel Xeon (no AVX-512)", cores=1,
-              xla_flags="--xla_cpu_multi_thread_eigen=false")  # a part pinned to one core, side by side
+              xla_flags="--xla_cpu_multi_thread_eigen=false", run_loop="map")  # a part pinned to one core, side by side
     _, summary = parts.merge([a, b], "figure4.csv", tmp_path / "m")
     assert summary["cpu"] is None and summary["cores"] is None and summary["xla_flags"] is None  # each part's is listed
+    assert summary["run_loop"] is None
     assert [p["cpu"] for p in summary["parts"]] == ["AMD EPYC (AVX-512)", "Intel Xeon (no AVX-512)"]
-    assert [(p["cores"], p["xla_flags"]) for p in summary["parts"]] == [(2, ""), (1, "--xla_cpu_multi_thread_eigen=false")]
+    assert [(p["cores"], p["xla_flags"], p["run_loop"]) for p in summary["parts"]] == [
+        (2, "", "vmap"), (1, "--xla_cpu_multi_thread_eigen=false", "map")]
 
 
 def test_merge_refuses_parts_of_different_figures_naming_the_field(tmp_path: Path) -> None:

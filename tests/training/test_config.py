@@ -30,6 +30,7 @@ from training_kit import NOVICE, ORACLE, tiny
         ({"num_seeds": 0}, "num_seeds"),
         ({"total_env_steps": 2.5}, "total_env_steps"),
         ({"updates_per_chunk": 0}, "updates_per_chunk"),
+        ({"run_loop": "scan"}, "run_loop"),
         ({"seed": -1}, "seed"),
         ({"ppo": PPOConfig(num_envs=2, minibatch_segments=64)}, "minibatch_segments"),
         ({"network": NetworkConfig(chunk=-1)}, "network.chunk"),
@@ -84,9 +85,9 @@ def test_unknown_fields_in_a_saved_config_are_named() -> None:
 def test_cli_flags_override_the_preset() -> None:
     config, resume = parse_args(
         ["--preset", "smoke", "--run-dir", "x", "--num-seeds", "3", "--agents.0.lr", "3e-4",
-         "--ppo.num-minibatches", "3", "--env.penalty", "-0.5", "--network.lstm-unroll", "8", "--resume"]
+         "--ppo.num-minibatches", "3", "--env.penalty", "-0.5", "--network.lstm-unroll", "8", "--run-loop", "map", "--resume"]
     )
-    assert resume and config.run_dir == "x" and config.num_seeds == 3
+    assert resume and config.run_dir == "x" and config.num_seeds == 3 and config.run_loop == "map"
     assert config.network == NetworkConfig(chunk=None, lstm_unroll=8)
     assert config.agents[0].lr == 3e-4 and config.ppo.num_minibatches == 3 and config.env.penalty == "-0.5"
     assert config.agents[1:] == get_preset("smoke").agents[1:]

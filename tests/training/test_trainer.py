@@ -190,6 +190,19 @@ def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
     assert not _leaves_equal(state.population.learners.params, learner_before)
 
 
+def test_looped_runs_give_the_numbers_of_batched_runs() -> None:
+    """``run_loop="map"`` steps the runs one after another in one program: a speed setting,
+    the numbers of ``"vmap"`` to float rounding."""
+    trainer, looped_state, looped = _run_chunks(tiny(run_dir="unused-m1", num_seeds=2, run_loop="map"), 1)
+    _, batched_state, batched = _run_chunks(tiny(run_dir="unused-m2", num_seeds=2), 1)
+    assert trainer.chunk._cache_size() == 1
+    for name in ("return", "loss", "aux_loss", "value_loss", "approx_kl_final"):
+        np.testing.assert_allclose(looped[0][name], batched[0][name], rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(looped_state.population.learners.params),
+                    jax.tree.leaves(batched_state.population.learners.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
+
+
 def test_resume_gives_the_numbers_of_one_uninterrupted_run(tmp_path) -> None:
     whole = train(tiny(run_dir=str(tmp_path / "whole"), total_env_steps=4 * 2 * 16))
     part = train(tiny(run_dir=str(tmp_path / "part"), total_env_steps=2 * 2 * 16))
