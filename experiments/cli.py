@@ -43,15 +43,15 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV, no training")
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
-    parser.add_argument("--run-loop", choices=("vmap", "map"), default="vmap",
-                        help="batch the runs (vmap) or step them one after another (map: faster in a process "
-                             "pinned to one CPU core); speed only")
+    parser.add_argument("--run-loop", choices=("vmap", "map"), default=None,
+                        help="batch the runs (vmap, the default) or step them one after another (map: faster in "
+                             "a process pinned to one CPU core); speed only")
     return parser
 
 
 def with_run_loop(config: Any, args: argparse.Namespace) -> Any:
     """``config`` with ``--run-loop`` (TrainConfig.run_loop: how the program steps its runs)."""
-    return dataclasses.replace(config, run_loop=args.run_loop)
+    return dataclasses.replace(config, run_loop=args.run_loop or config.run_loop)
 
 
 def add_merge_flag(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,8 @@ def check_merge(args: argparse.Namespace) -> None:
         if getattr(args, flag, False):
             raise ValueError(f"--merge trains and redraws nothing of its own; drop --{flag}")
     # what a run is (scale, experts, seeds) comes from the parts' summaries, not from flags
-    for flag in ("seed", "num_seeds", "episodes", "experts_dir", "epsilon", "imperfect_update", "eval_episodes"):
+    for flag in ("seed", "num_seeds", "episodes", "experts_dir", "epsilon", "imperfect_update", "eval_episodes",
+                 "run_loop"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--merge reads the runs from the parts' summaries; drop --{flag.replace('_', '-')}")
 

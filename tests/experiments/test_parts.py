@@ -140,6 +140,9 @@ def test_figure4_merge_flag_needs_an_out_dir_and_no_training_flags(tmp_path: Pat
     assert "drop --resume" in capsys.readouterr().err
     assert cli.run_or_exit(figure4.main, ["--merge", str(a), str(b), "--out-dir", str(tmp_path / "m"), "--seed", "3"]) == 2
     assert "drop --seed" in capsys.readouterr().err
+    assert cli.run_or_exit(figure4.main, ["--merge", str(a), str(b), "--out-dir", str(tmp_path / "m"),
+                                          "--run-loop", "map"]) == 2
+    assert "drop --run-loop" in capsys.readouterr().err
 
 
 # ------------------------------------------------------- the other figures' --merge, on fake parts
