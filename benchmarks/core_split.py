@@ -2,7 +2,8 @@
 core, or one process with a host device per core.
 
     python -m benchmarks.core_split [--schedule mini] [--num-runs 4] [--cores 0 1]
-                                    [--layouts one_process pinned pinned_map devices] [--updates 3] [--rounds 2]
+                                    [--layouts one_process pinned pinned_map devices] [--learners 1]
+                                    [--updates 3] [--rounds 2]
                                     [--out benchmarks/results/core_split_cpu_DATE.json]
 
 XLA's CPU matmuls on the small operands of one update (512-frame minibatches, 21x21 views)
@@ -53,7 +54,7 @@ def _child(args: argparse.Namespace, num_runs: int, params_out: Path, flags: str
     env = dict(os.environ, XLA_FLAGS=" ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags])))
     command = [sys.executable, "-m", "benchmarks.cpu_flags", "--child", "--schedule", args.schedule,
                "--num-seeds", str(num_runs), "--updates", str(args.updates), "--params-out", str(params_out),
-               "--run-loop", run_loop]
+               "--run-loop", run_loop, "--learners", str(args.learners)]
     pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=pin)
@@ -102,6 +103,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--cores", type=int, nargs="+", default=None,
                         help="the cores to use (default: every core this process may run on)")
     parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+    parser.add_argument("--learners", type=int, default=1, choices=(1, 2, 3),
+                        help="learners of each run's three agents (the others scripted oracles)")
     parser.add_argument("--updates", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
@@ -138,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            "vs_one_process_range": [round(min(ratios), 3), round(max(ratios), 3)]}
     model, avx512 = cpu_model()
     record = {"date": datetime.date.today().isoformat(), "cpu": model, "avx512": avx512, "cores": args.cores,
-              "schedule": args.schedule, "num_runs": args.num_runs, "updates": args.updates, "rounds": rounds,
+              "schedule": args.schedule, "learners": args.learners, "num_runs": args.num_runs, "updates": args.updates, "rounds": rounds,
               "summary": summary}
     for layout, numbers in summary.items():
         print(f"{layout}: {numbers['env_steps_per_s_median']:,.0f} env-steps/s, "

@@ -41,17 +41,18 @@ CANDIDATES: dict[str, str] = {
 ROUNDING = 1e-3  # largest relative parameter difference still called float rounding after two updates
 
 
-def child(schedule: str, num_seeds: int, updates: int, params_out: Path, run_loop: str = "vmap") -> dict[str, Any]:
+def child(schedule: str, num_seeds: int, updates: int, params_out: Path, run_loop: str = "vmap",
+          learners: int = 1) -> dict[str, Any]:
     """Time the update in this process (its XLA_FLAGS already set; ``run_loop`` as
-    ``TrainConfig.run_loop``) and save the learners' parameters after two updates for the
-    comparison."""
+    ``TrainConfig.run_loop``; ``learners`` of the three agents learn) and save the learners'
+    parameters after two updates for the comparison."""
     import jax
     import numpy as np
 
     from benchmarks.update_profile import schedule_config
     from sociajax.training.trainer import make_train
 
-    config = dataclasses.replace(schedule_config(schedule, num_seeds), run_loop=run_loop)
+    config = dataclasses.replace(schedule_config(schedule, num_seeds, learners), run_loop=run_loop)
     trainer = make_train(config)
     state = trainer.place(trainer.init(trainer.seed_keys()))
     tick = time.perf_counter()
@@ -101,11 +102,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--params-out", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--run-loop", default="vmap", choices=("vmap", "map"), help=argparse.SUPPRESS)
+    parser.add_argument("--learners", type=int, default=1, choices=(1, 2, 3), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.num_seeds < 1 or args.updates < 1:
         raise SystemExit(f"error: --num-seeds and --updates must be positive, got {args.num_seeds}, {args.updates}")
     if args.child:
-        print(json.dumps(child(args.schedule, args.num_seeds, args.updates, args.params_out, args.run_loop)))
+        print(json.dumps(child(args.schedule, args.num_seeds, args.updates, args.params_out, args.run_loop,
+                               args.learners)))
         return 0
 
     import tempfile

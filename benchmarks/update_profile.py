@@ -49,15 +49,20 @@ from benchmarks.train_throughput import forward_flops, matmul_peak
 SCHEDULES = ("mini", "main", "tiny")
 
 
-def schedule_config(name: str, num_seeds: int) -> Any:
-    """The TrainConfig of schedule ``name``: a novice (aux PRED) beside two scripted oracles."""
+def schedule_config(name: str, num_seeds: int, learners: int = 1) -> Any:
+    """The TrainConfig of schedule ``name``: a novice (aux PRED) beside two scripted oracles,
+    or ``learners`` learners and scripted oracles in the other seats."""
     from sociajax.agents.ppo import PPOConfig
     from sociajax.training import AgentConfig, EnvConfig, TrainConfig
     from sociajax.training.presets import get_preset
 
     oracle = AgentConfig(role="scripted", policy="oracle")
+    if learners not in (1, 2, 3):
+        raise ValueError(f"learners must be 1, 2 or 3, got {learners!r}")
     if name == "main":
-        return dataclasses.replace(get_preset("social-scripted"), conditions=(), num_seeds=num_seeds, progress=False)
+        preset = get_preset("social-scripted")
+        agents = (preset.agents[0],) * learners + preset.agents[learners:]
+        return dataclasses.replace(preset, agents=agents, conditions=(), num_seeds=num_seeds, progress=False)
     if name == "mini":
         env = EnvConfig("GoalCycle-3", size=7, n_walls=0, max_steps=64, penalty="-1.5")
         ppo = PPOConfig(num_envs=64, num_minibatches=8, minibatch_segments=32, entropy_coef=1e-3)
@@ -68,7 +73,7 @@ def schedule_config(name: str, num_seeds: int) -> Any:
         lr = 1e-4
     else:
         raise ValueError(f"--schedule must be one of {SCHEDULES}, got {name!r}")
-    return TrainConfig(env=env, agents=(AgentConfig(lr=lr), oracle, oracle), ppo=ppo, num_seeds=num_seeds,
+    return TrainConfig(env=env, agents=(AgentConfig(lr=lr),) * learners + (oracle,) * (3 - learners), ppo=ppo, num_seeds=num_seeds,
                        updates_per_chunk=1, baseline_episodes=0, progress=False)
 
 

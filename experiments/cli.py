@@ -44,8 +44,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the out dir's CSV, no training")
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
     parser.add_argument("--run-loop", choices=("vmap", "map"), default=None,
-                        help="batch the runs (vmap, the default) or step them one after another (map: faster in "
-                             "a process pinned to one CPU core); speed only")
+                        help="batch the runs and their learners (vmap, the default) or step them one after "
+                             "another (map: faster in a process pinned to one CPU core); speed only")
     return parser
 
 

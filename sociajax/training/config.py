@@ -158,9 +158,10 @@ class TrainConfig:
     # in a ``lax.scan``: right on GPUs; on CPUs XLA runs loop bodies ~4x slower, so use 1.
     updates_per_chunk: int = 10
     # How the program steps its runs: "vmap" batches them (one update of every run at once),
-    # "map" runs them one after another inside the program. Speed only (the numbers agree to
-    # float rounding): "map" trains about 1.2x faster in a CPU process pinned to one core
-    # (docs/benchmarks.md); "vmap" is right on GPUs and for one process on several cores.
+    # "map" runs them one after another inside the program, and a run's learners' PPO updates
+    # too. Speed only (the numbers agree to float rounding): "map" trains about 1.2x faster in
+    # a CPU process pinned to one core (docs/benchmarks.md); "vmap" is right on GPUs and for
+    # one process on several cores.
     run_loop: RunLoop = "vmap"
     checkpoint_every: int = fields.host(
         5, resumable=True, doc="chunks between checkpoints (also saved on SIGINT/SIGTERM and at the end)"

@@ -5,7 +5,7 @@ The returned :class:`Trainer` holds pure functions:
 * ``init(keys [R, 2]) -> RunState [R]`` — fresh populations, one per run;
 * ``chunk(state) -> (state, metrics)`` — ``updates_per_chunk`` updates of every run in
   one compiled call: a ``lax.scan`` over updates of a ``vmap`` over runs (or, with
-  ``run_loop="map"``, a loop over them), each update =
+  ``run_loop="map"``, a loop over them and over each run's learners), each update =
   collect whole episodes (:mod:`sociajax.training.rollout`) + one PPO update per learner
   (``vmap`` over the learner axis).
 
@@ -164,10 +164,11 @@ def _update(
     env: MultiAgentGridEnv,
     env_params: EnvParams,
     rollout_steps: int,
+    loop_learners: bool,
     state: RunState,
 ) -> tuple[RunState, dict[str, jax.Array]]:
     """One update of one run: collect episodes under the run's schedules, update every
-    learner with the run's data."""
+    learner with the run's data (batched, or one after another when ``loop_learners``)."""
     config = population.ppo
     key = jax.random.fold_in(state.key, state.update)
     key_rollout, key_ppo = jax.random.split(key)
@@ -179,10 +180,13 @@ def _update(
         segment_len=config.segment_len if config.reuse_rollout else 0,  # off in programs that clone (static_config)
     )
     n_learners = len(population.learner_agents)
-    update = jax.vmap(lambda *args: ppo_update(*args[:3], config, args[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))
-    learners, ppo_metrics = update(
-        state.population.learners, rollout, jax.random.split(key_ppo, n_learners), state.data.learners
-    )
+    args = (state.population.learners, rollout, jax.random.split(key_ppo, n_learners), state.data.learners)
+    if loop_learners:  # lax.map slices axis 0: the rollout's learner axis goes first
+        args = (args[0], _learners_first(rollout), *args[2:])
+        learners, ppo_metrics = jax.lax.map(lambda a: ppo_update(*a[:3], config, a[3]), args)
+    else:
+        learners, ppo_metrics = jax.vmap(
+            lambda *a: ppo_update(*a[:3], config, a[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))(*args)
     metrics = {
         "return": stats.mean_returns(),  # [A], over the episodes each agent took part in
         "present": jnp.mean(stats.present.astype(jnp.float32), 0),  # [A]
@@ -194,6 +198,12 @@ def _update(
     metrics.update({k: ppo_metrics[k].astype(jnp.float32) for k in PPO_METRICS})  # [L]
     new_state = state.replace(population=state.population.replace(learners=learners), update=state.update + 1)
     return new_state, metrics
+
+
+def _learners_first(rollout: Any) -> Any:
+    """The rollout with each field's learner axis (:data:`ROLLOUT_AXES`) moved to the front."""
+    return jax.tree.map(lambda axis, field: jax.tree.map(lambda x: jnp.moveaxis(x, axis, 0), field),
+                        ROLLOUT_AXES, rollout)
 
 
 def mesh_devices(num_runs: int, devices: Sequence[Any]) -> list[Any]:
@@ -273,7 +283,9 @@ def make_train(config: TrainConfig) -> Trainer:
         from the config's ``load_from`` fields)."""
         return init_all(keys, run_data, loaded or {})
 
-    update = functools.partial(_update, population, env, env_params, steps)
+    # "map" also loops over a run's learners (a loop of one would only change the program)
+    loop_learners = static.run_loop == "map" and len(population.learner_agents) > 1
+    update = functools.partial(_update, population, env, env_params, steps, loop_learners)
 
     def chunk_one(state: RunState) -> tuple[RunState, dict[str, jax.Array]]:
         if per_chunk == 1:  # no loop: XLA's CPU backend runs loop bodies several times slower
