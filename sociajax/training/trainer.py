@@ -180,13 +180,17 @@ def _update(
         segment_len=config.segment_len if config.reuse_rollout else 0,  # off in programs that clone (static_config)
     )
     n_learners = len(population.learner_agents)
-    args = (state.population.learners, rollout, jax.random.split(key_ppo, n_learners), state.data.learners)
+
+    def update_one(learner, learner_rollout, key_learner, data):
+        return ppo_update(learner, learner_rollout, key_learner, config, data)
+
+    keys = jax.random.split(key_ppo, n_learners)
     if loop_learners:  # lax.map slices axis 0: the rollout's learner axis goes first
-        args = (args[0], _learners_first(rollout), *args[2:])
-        learners, ppo_metrics = jax.lax.map(lambda a: ppo_update(*a[:3], config, a[3]), args)
+        learners, ppo_metrics = jax.lax.map(
+            lambda a: update_one(*a), (state.population.learners, _learners_first(rollout), keys, state.data.learners))
     else:
-        learners, ppo_metrics = jax.vmap(
-            lambda *a: ppo_update(*a[:3], config, a[3]), in_axes=(0, ROLLOUT_AXES, 0, 0))(*args)
+        learners, ppo_metrics = jax.vmap(update_one, in_axes=(0, ROLLOUT_AXES, 0, 0))(
+            state.population.learners, rollout, keys, state.data.learners)
     metrics = {
         "return": stats.mean_returns(),  # [A], over the episodes each agent took part in
         "present": jnp.mean(stats.present.astype(jnp.float32), 0),  # [A]
@@ -299,7 +303,7 @@ def make_train(config: TrainConfig) -> Trainer:
     # which costs an all-gather inside every chunk and, across processes, a slow fetch.
     sharding = _run_sharding(len(names) * config.num_seeds)
     placed = {} if sharding is None else {"out_shardings": sharding}
-    runs = jax.vmap(chunk_one) if config.run_loop == "vmap" else functools.partial(jax.lax.map, chunk_one)
+    runs = jax.vmap(chunk_one) if static.run_loop == "vmap" else functools.partial(jax.lax.map, chunk_one)
     chunk = jax.jit(runs, donate_argnums=0, **placed)
     return Trainer(
         config=config,
