@@ -2,6 +2,7 @@
 
     python experiments/experts.py --scale tiny|mini|small|paper [--num-seeds N] [--out-dir DIR]
                                   [--learners 1|2|3] [--env WORLD] [--episodes N] [--resume] [--replot]
+    python experiments/experts.py --merge PART_DIR PART_DIR ... --out-dir DIR
 
 Two conditions in one compiled program (the penalty schedule is data):
 
@@ -29,7 +30,9 @@ Writes to the out dir (the run folder, see ``cli``): ``figure12.png``, ``figure1
 (one row per condition, seed and update: ``condition, seed, update, episodes, env_steps,
 return`` = mean over the learners, then ``penalty, entropy, aux_loss``) and
 ``summary.json`` with the experts' returns evaluated at the final penalty beside the
-scripted oracle's.
+scripted oracle's. ``--merge`` pools parts run on disjoint seeds (experiments/parts.py); a
+merged folder is a record of the figure, not a run folder: figure4.py's ``--experts-dir``
+still takes a part (its checkpoints).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside t
 
 import cli  # noqa: E402
 import configs  # noqa: E402
+import parts  # noqa: E402
 import runs  # noqa: E402
 import scales  # noqa: E402
 
@@ -89,7 +93,8 @@ def conditions_of(env_id: str) -> tuple[str, ...]:
 def out_dir_of(args: Any) -> Path:
     """``experts-<scale>`` in Goal Cycle 3 (what figure4.py and the rest load), else
     ``experts-<WORLD>-<scale>`` (what figure6.py's native trained experts load)."""
-    return cli.out_dir_of(args, FIGURE if args.env == DEFAULT_ENV else f"{FIGURE}-{args.env}")
+    env = args.env or DEFAULT_ENV
+    return cli.out_dir_of(args, FIGURE if env == DEFAULT_ENV else f"{FIGURE}-{env}")
 
 
 def build_config(scale: scales.Scale, num_seeds: int, seed: int, run_dir: Path, learners: int, progress: bool,
@@ -190,8 +195,10 @@ def write_figure(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = cli.make_parser(__doc__)
-    parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=1, help="learners per world (default 1: an agent alone)")
-    parser.add_argument("--env", default=DEFAULT_ENV,
+    cli.add_merge_flag(parser)
+    parser.add_argument("--learners", type=int, choices=(1, 2, 3), default=None,
+                        help="learners per world (default 1: an agent alone)")
+    parser.add_argument("--env", default=None,
                         help="world the experts learn in (default GoalCycle-3; GoalCycle-4, FourRooms, Maze: figure6.py's native experts)")
     args = parser.parse_args(argv)
     out_dir = out_dir_of(args)
@@ -200,56 +207,96 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         png, csv_path = write_figure(out_dir, summary)
         print(f"redrew {png} from {csv_path}")
         return 0
-    cli.check_seed(args.seed)
-    scale = cli.scale_of(args, FIGURE)
-    num_seeds = args.num_seeds or scale.num_seeds
-    try:
-        conditions = conditions_of(args.env)
-    except ValueError as err:
-        raise ValueError(f"--env: {err}") from None
-    config = build_config(scale, num_seeds, args.seed, out_dir, args.learners, args.progress, args.env)
-    config = cli.with_run_loop(config, args)
-
-    from sociajax.training.run import train
-
-    compiled_before = runs.compiled_programs()
-    start = time.perf_counter()
-    result = train(config, resume=args.resume)
-    compiled = runs.compiled_programs() - compiled_before
-    rows = results.long_rows(
-        out_dir / "metrics.csv",
-        {
-            "return": ("return", range(args.learners)),
-            "penalty": ("penalty", (0,)),
-            "entropy": ("entropy", range(args.learners)),
-            "aux_loss": ("aux_loss", range(args.learners)),
-        },
-    )
-    results.write_csv(rows, out_dir / "figure12.csv")
-    evaluation = evaluate_experts(out_dir, scale.penalty, scale.eval_episodes, args.seed + 1_000)
-    summary = {
-        "figure": "12 (appendix 7.5)",
-        "scale": scale.name,
-        "scale_measured": scale.measured,
-        "learners": args.learners,
-        "env": args.env,
-        "conditions": list(conditions),
-        "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty) if len(conditions) > 1 else None,
-        "final_penalty": scale.penalty if len(conditions) > 1 else None,
-        **runs.run_summary(scale, config, conditions, result, compiled, start, rows),
-        "late_return_per_seed": {c: results.per_seed_late_means(rows, c) for c in conditions},
-        "evaluation": evaluation,
-    }
+    cli.check_merge(args)
+    if args.merge:
+        for flag in ("learners", "env"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--merge reads the runs from the parts' summaries; drop --{flag}")
+        rows, summary = parts.merge(args.merge, "figure12.csv", out_dir, recomputed=RECOMPUTED)
+        summary["evaluation"] = merge_evaluations(args.merge)
+    else:
+        rows, summary = train(args, out_dir)
+    conditions = summary["conditions"]
+    summary["late_return_per_seed"] = {c: results.per_seed_late_means(rows, c) for c in conditions}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     png, csv_path = write_figure(out_dir, summary)
     print(f"{png}\n{csv_path}\n{out_dir / 'summary.json'}")
-    at = f"at penalty {scale.penalty} " if evaluation["penalty"] is not None else ""
-    print(f"evaluated {at}({scale.eval_episodes} episodes per seed): "
+    evaluation = summary["evaluation"]
+    at = f"at penalty {evaluation['penalty']} " if evaluation["penalty"] is not None else ""
+    print(f"evaluated {at}({evaluation['episodes_per_seed']} episodes per seed): "
           f"scripted {evaluation['scripted_policy']} {evaluation['oracle']:+.2f}")
     for name in conditions:
         seeds = " ".join(f"{v:+.2f}" for v in evaluation["experts"][name]["per_seed"].values())
         print(f"  {name:<10} mean {evaluation['experts'][name]['mean']:+.2f}  per seed {seeds}")
     return 0
+
+
+RECOMPUTED = ("late_return_per_seed", "evaluation")  # read from the rows, or pooled over the parts
+
+
+def train(args: Any, out_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train the conditions x seeds as one program and evaluate the experts; the rows
+    (``figure12.csv``, written) and the summary but its per-seed late returns."""
+    cli.check_seed(args.seed)
+    learners, env_id = args.learners or 1, args.env or DEFAULT_ENV
+    scale = cli.scale_of(args, FIGURE)
+    num_seeds = args.num_seeds or scale.num_seeds
+    try:
+        conditions = conditions_of(env_id)
+    except ValueError as err:
+        raise ValueError(f"--env: {err}") from None
+    config = build_config(scale, num_seeds, args.seed, out_dir, learners, args.progress, env_id)
+    config = cli.with_run_loop(config, args)
+
+    from sociajax.training.run import train as train_run
+
+    compiled_before = runs.compiled_programs()
+    start = time.perf_counter()
+    result = train_run(config, resume=args.resume)
+    compiled = runs.compiled_programs() - compiled_before
+    rows = results.long_rows(
+        out_dir / "metrics.csv",
+        {
+            "return": ("return", range(learners)),
+            "penalty": ("penalty", (0,)),
+            "entropy": ("entropy", range(learners)),
+            "aux_loss": ("aux_loss", range(learners)),
+        },
+    )
+    results.write_csv(rows, out_dir / "figure12.csv")
+    summary = {
+        "figure": "12 (appendix 7.5)",
+        "scale": scale.name,
+        "scale_measured": scale.measured,
+        "learners": learners,
+        "env": env_id,
+        "conditions": list(conditions),
+        "curriculum": curriculum_schedule(scale.episodes, scale.ppo.num_envs, scale.penalty) if len(conditions) > 1 else None,
+        "final_penalty": scale.penalty if len(conditions) > 1 else None,
+        **runs.run_summary(scale, config, conditions, result, compiled, start, rows),
+        "evaluation": evaluate_experts(out_dir, scale.penalty, scale.eval_episodes, args.seed + 1_000),
+    }
+    return rows, summary
+
+
+def merge_evaluations(part_dirs: Sequence[Path]) -> dict[str, Any]:
+    """The parts' evaluations as one: each part evaluated its own seeds, so the per-seed
+    values pool and every mean is over all seeds, each seed weighing the same (the
+    oracle's too: each part played it on fresh layouts of its own)."""
+    evaluations = [json.loads((Path(d) / "summary.json").read_text())["evaluation"] for d in part_dirs]
+    first = evaluations[0]
+    for part, evaluation in zip(part_dirs[1:], evaluations[1:]):
+        for key in ("env", "penalty", "scripted_policy", "episodes_per_seed", "updates"):
+            if evaluation.get(key) != first.get(key):
+                raise ValueError(f"--merge parts {str(part_dirs[0])!r} and {str(part)!r} were evaluated apart: "
+                                 f"evaluation {key!r} is {first.get(key)!r} there and {evaluation.get(key)!r} here")
+    experts = {}
+    for name in first["experts"]:
+        per_seed = {str(s): v for e in evaluations for s, v in e["experts"][name]["per_seed"].items()}
+        experts[name] = {"mean": sum(per_seed.values()) / len(per_seed), "per_seed": per_seed}
+    weights = [len(next(iter(e["experts"].values()))["per_seed"]) for e in evaluations]
+    oracle = sum(w * e["oracle"] for w, e in zip(weights, evaluations)) / sum(weights)
+    return {**first, "experts": experts, "oracle": oracle}
 
 
 if __name__ == "__main__":

@@ -214,3 +214,55 @@ def test_each_figure_merges_its_parts_and_reads_its_claims_over_every_seed(figur
         assert summary["stats"]["Maze"]["sociapl"]["per_seed"] == [10.0, 11.0, 12.0]
         assert summary["wall_s"] == 10.0 and summary["source"] is None  # each part's source under "parts"
         assert [p["source"] for p in summary["parts"]] == [str(a), str(b)]
+
+
+def _experts_part(folder: Path, seeds: list[int], oracle: float, **evaluation_changes) -> Path:
+    """An experts.py run folder as the script leaves it: ``figure12.csv`` (the curriculum's
+    return ``seed``, direct's ``-seed``) and ``summary.json`` with its evaluation."""
+    import experts
+
+    rows = [{"condition": c, "seed": s, "update": u, "episodes": u, "env_steps": u,
+             "return": float(s if c == "curriculum" else -s), "penalty": -1.5}
+            for c in experts.CONDITIONS for s in seeds for u in range(1, 11)]
+    folder.mkdir(parents=True)
+    results.write_csv(rows, folder / "figure12.csv")
+    evaluation = {"env": "GoalCycle-3", "penalty": -1.5, "scripted_policy": "oracle", "episodes_per_seed": 8,
+                  "updates": 10, "oracle": oracle,
+                  "experts": {c: {"mean": 0.0, "per_seed": {str(s): float(s) for s in seeds}} for c in experts.CONDITIONS}}
+    evaluation.update(evaluation_changes)
+    summary = {"figure": "12 (appendix 7.5)", "scale": "mini", "learners": 1, "env": "GoalCycle-3",
+               "conditions": list(experts.CONDITIONS), "curriculum": "-0.5,-1.0@3,-1.5@5", "final_penalty": -1.5,
+               "num_seeds": len(seeds), "seeds": seeds, "runs": 2 * len(seeds), "train_wall_s": 10.0,
+               "late_return": {c: 0.0 for c in experts.CONDITIONS}, "evaluation": evaluation}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_experts_merge_pools_the_evaluations_seed_by_seed(tmp_path: Path) -> None:
+    import experts
+
+    a = _experts_part(tmp_path / "a", [0, 1], oracle=10.0)
+    b = _experts_part(tmp_path / "b", [2], oracle=13.0)
+    out = tmp_path / "merged"
+    assert cli.run_or_exit(experts.main, ["--merge", str(a), str(b), "--out-dir", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2] and summary["runs"] == 6 and summary["train_wall_s"] == 20.0
+    assert summary["late_return_per_seed"]["direct"] == {"0": 0.0, "1": -1.0, "2": -2.0}
+    evaluation = summary["evaluation"]
+    assert evaluation["experts"]["curriculum"] == {"mean": 1.0, "per_seed": {"0": 0.0, "1": 1.0, "2": 2.0}}
+    assert evaluation["oracle"] == pytest.approx(11.0)  # every seed weighs the same
+    assert (out / "figure12.png").stat().st_size > 1000
+
+
+def test_experts_merge_refuses_parts_evaluated_apart_and_training_flags(tmp_path: Path, capsys) -> None:
+    import experts
+
+    a = _experts_part(tmp_path / "a", [0], oracle=10.0)
+    b = _experts_part(tmp_path / "b", [1], oracle=10.0, episodes_per_seed=64)
+    out = str(tmp_path / "m")
+    assert cli.run_or_exit(experts.main, ["--merge", str(a), str(b), "--out-dir", out]) == 2
+    assert "evaluation 'episodes_per_seed' is 8 there and 64 here" in capsys.readouterr().err
+    c = _experts_part(tmp_path / "c", [1], oracle=10.0)
+    for flag in (["--learners", "3"], ["--env", "Maze"], ["--run-loop", "map"]):
+        assert cli.run_or_exit(experts.main, ["--merge", str(a), str(c), "--out-dir", out, *flag]) == 2
+        assert f"drop {flag[0]}" in capsys.readouterr().err
