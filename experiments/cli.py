@@ -72,7 +72,7 @@ def check_merge(args: argparse.Namespace) -> None:
             raise ValueError(f"--merge trains and redraws nothing of its own; drop --{flag}")
     # what a run is (scale, experts, seeds) comes from the parts' summaries, not from flags
     for flag in ("seed", "num_seeds", "episodes", "experts_dir", "epsilon", "imperfect_update", "eval_episodes",
-                 "run_loop"):
+                 "run_loop", "learners", "env"):
         if getattr(args, flag, None) is not None:
             raise ValueError(f"--merge reads the runs from the parts' summaries; drop --{flag.replace('_', '-')}")
 

@@ -209,9 +209,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     cli.check_merge(args)
     if args.merge:
-        for flag in ("learners", "env"):
-            if getattr(args, flag) is not None:
-                raise ValueError(f"--merge reads the runs from the parts' summaries; drop --{flag}")
         rows, summary = parts.merge(args.merge, "figure12.csv", out_dir, recomputed=RECOMPUTED)
         summary["evaluation"] = merge_evaluations(args.merge)
     else:
