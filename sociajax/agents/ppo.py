@@ -44,7 +44,10 @@ Update schedule (:func:`ppo_update`), following the paper's Appendix 7.8:
 * KL early stop: the approximate KL of the current parameters to the rollout policy is
   measured on each minibatch before its step (``mean((r - 1) - log r)``, the low-variance
   unbiased estimator); once it exceeds ``target_kl`` that step and all later ones become
-  no-ops (``jnp.where``: no data-dependent branch, so it works under ``vmap``).
+  no-ops. They are skipped with ``lax.cond``, as are the recomputes only they would read and
+  every minibatch with no valid step: where the update runs unbatched (``run_loop="map"``)
+  that work is not done at all; under ``vmap`` the cond becomes a select of both branches,
+  so the numbers are the same either way.
 * KL hard limit: if any measured minibatch KL exceeds ``hard_kl`` or is not finite, or the
   KL of the final parameters over the *whole* rollout (a fresh forward unroll, so it also
   checks the last step, which no minibatch measures) exceeds ``hard_kl``, the parameters,
@@ -574,6 +577,11 @@ def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+def _zeros_like(shapes: Any) -> Any:
+    """Zeros of the shapes and dtypes of a tree of ``jax.ShapeDtypeStruct``."""
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
 _MEAN_METRICS = (
     "loss", "policy_loss", "value_loss", "entropy", "aux_loss", "bc_loss", "approx_kl", "clip_frac", "grad_norm"
 )
@@ -614,34 +622,43 @@ def ppo_update(
     num_segments = num_envs * (num_steps // config.segment_len)
     valid = _valid(rollout)
 
+    any_valid = jnp.any(valid)  # False for a learner absent from every episode
+
     def recompute(params):
         return recompute_targets(params, apply_fn, rollout, config, data)
 
-    def minibatch(carry: tuple, targets: Targets, i: Any) -> tuple:
+    def step(carry: tuple, batch: Minibatch) -> tuple:
+        """A gradient step on ``batch``, kept if its KL is within ``target_kl``."""
         state, stopped, hard, taken, sums, last_kl = carry
+        new_state, metrics = minibatch_update(state, batch, config, data)
+        kl = metrics["approx_kl"]
+        within = kl <= data.target_kl  # a NaN KL is not taken...
+        hard = hard | ~(kl <= data.hard_kl)  # ...and reverts
+        state = _select(within, new_state, state)
+        sums = {k: sums[k] + jnp.where(within, metrics[k], 0.0) for k in _MEAN_METRICS}
+        return state, ~within, hard, taken + within.astype(jnp.int32), sums, kl
+
+    def minibatch(carry: tuple, targets: Targets, i: Any) -> tuple:
+        """Minibatch ``i``: a step unless the loop has stopped or it holds no valid step
+        (then nothing changes, not even Adam's moments)."""
         segments = jax.random.choice(
             jax.random.fold_in(key, i), num_segments, (config.minibatch_segments,), replace=False
         )
         batch = gather_minibatch(rollout, targets, segments, config)
-        new_state, metrics = minibatch_update(state, batch, config, data)
-        kl = metrics["approx_kl"]
-        empty = ~jnp.any(batch.valid)
-        measured = ~stopped & ~empty
-        within = kl <= data.target_kl  # a NaN KL is not taken...
-        hard = hard | (measured & ~(kl <= data.hard_kl))  # ...and reverts
-        take = measured & within
-        state = _select(take, new_state, state)
-        sums = {k: sums[k] + jnp.where(take, metrics[k], 0.0) for k in _MEAN_METRICS}
-        last_kl = jnp.where(measured, kl, last_kl)
-        return state, stopped | (measured & ~within), hard, taken + take.astype(jnp.int32), sums, last_kl
+        skip = carry[1] | ~jnp.any(batch.valid)
+        return jax.lax.cond(skip, lambda c, b: c, step, carry, batch)
 
     def group(carry: tuple, first: Any, size: int, targets: Optional[Targets] = None) -> tuple:
-        """A recompute (unless ``targets`` are given), then ``size`` minibatches from
-        ``first`` on, in straight-line code."""
-        targets = recompute(carry[0].params) if targets is None else targets
+        """A recompute (unless ``targets`` are given, or no minibatch of the group will
+        read it), then ``size`` minibatches from ``first`` on, in straight-line code."""
+        if targets is None:
+            params = carry[0].params
+            targets = jax.lax.cond(carry[1] | ~any_valid, lambda p: _zeros_like(unused_targets), recompute, params)
         for j in range(size):
             carry = minibatch(carry, targets, first + j)
         return carry
+
+    unused_targets = jax.eval_shape(recompute, train_state.params)  # the shapes a skipped recompute fills
 
     zero = jnp.zeros((), jnp.float32)
     carry = (train_state, jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((), jnp.int32),
@@ -662,9 +679,11 @@ def ppo_update(
     for g in range(first_group, len(sizes)):
         carry = group(carry, g * every, sizes[g])
     state, stopped, hard, taken, sums, last_kl = carry
-    final = recompute(state.params)  # for the KL of the final parameters over the whole rollout
-
-    log_ratio = final.log_probs - rollout.log_probs  # ``final``: recomputed at the last iteration
+    # The KL of the final parameters over the whole rollout (0 without a valid step, where
+    # the masked mean is 0 whatever the log-probabilities are, so their recompute is skipped).
+    final_log_probs = jax.lax.cond(
+        any_valid, lambda p: recompute(p).log_probs, lambda p: jnp.zeros_like(rollout.log_probs), state.params)
+    log_ratio = final_log_probs - rollout.log_probs
     kl_final = _masked_mean(jnp.expm1(log_ratio) - log_ratio, valid)
     reverted = hard | ~(kl_final <= data.hard_kl)
     state = _select(reverted, train_state, state)

@@ -185,9 +185,12 @@ def _update(
         return ppo_update(learner, learner_rollout, key_learner, config, data)
 
     keys = jax.random.split(key_ppo, n_learners)
-    if loop_learners:  # lax.map slices axis 0: the rollout's learner axis goes first
-        learners, ppo_metrics = jax.lax.map(
-            lambda a: update_one(*a), (state.population.learners, _learners_first(rollout), keys, state.data.learners))
+    if loop_learners:  # unbatched, so the update's conds skip work (PPO's early stop); learner axis first
+        args = (state.population.learners, _learners_first(rollout), keys, state.data.learners)
+        if n_learners == 1:  # a loop of one is its body
+            learners, ppo_metrics = jax.tree.map(lambda x: x[None], update_one(*jax.tree.map(lambda x: x[0], args)))
+        else:
+            learners, ppo_metrics = jax.lax.map(lambda a: update_one(*a), args)
     else:
         learners, ppo_metrics = jax.vmap(update_one, in_axes=(0, ROLLOUT_AXES, 0, 0))(
             state.population.learners, rollout, keys, state.data.learners)
@@ -287,8 +290,8 @@ def make_train(config: TrainConfig) -> Trainer:
         from the config's ``load_from`` fields)."""
         return init_all(keys, run_data, loaded or {})
 
-    # "map" also loops over a run's learners (a loop of one would only change the program)
-    loop_learners = static.run_loop == "map" and len(population.learner_agents) > 1
+    # "map" also runs each learner's update on its own, unbatched
+    loop_learners = static.run_loop == "map"
     update = functools.partial(_update, population, env, env_params, steps, loop_learners)
 
     def chunk_one(state: RunState) -> tuple[RunState, dict[str, jax.Array]]:

@@ -534,6 +534,25 @@ def test_frozen_learner_keeps_its_params(learners) -> None:
     assert int(metrics["num_steps"][i]) == 4 and int(new.opt_state.count[i]) == 4  # it ran, at lr 0
 
 
+@functools.partial(jax.jit, static_argnames="config")
+def _unbatched_update(state, rollout, key, data, config=CFG):
+    return ppo_update(state, rollout, key, config, data)
+
+
+def test_an_unbatched_update_skips_work_to_the_numbers_of_the_batched_one(learners) -> None:
+    """One learner's update on its own (``run_loop="map"``) runs the early stop as
+    ``lax.cond``s that skip the minibatches and recomputes after it; in the batched update
+    they are selects of both branches. The same steps, stops and reverts, and the same
+    parameters and Adam moments to float rounding, for each of the four learners."""
+    (states, rollouts, keys, data), (new, metrics) = learners
+    for i in IDX.values():
+        one, one_metrics = _unbatched_update(agent(states, i), agent(rollouts, i), keys[i], agent(data, i))
+        for field in ("num_steps", "early_stopped", "reverted"):
+            assert np.asarray(one_metrics[field]) == np.asarray(metrics[field])[i], field
+        for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(agent(new, i)), strict=True):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-3, atol=1e-6)
+
+
 def test_gradients_are_finite_and_reach_every_parameter(learners) -> None:
     """Every parameter of the 'paper' learner moved (so got a non-zero gradient through the
     policy, value or aux loss), by a finite amount; all loss metrics are finite."""
@@ -684,3 +703,4 @@ def test_a_learner_without_valid_steps_does_not_change(train_state, rollout) -> 
     assert int(metrics["num_steps"]) == 0 and not bool(metrics["reverted"])
     for x, y in zip(jax.tree.leaves(new), jax.tree.leaves(train_state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert float(metrics["approx_kl_final"]) == 0.0  # no valid step to measure it on

@@ -190,13 +190,15 @@ def test_frozen_agent_loads_params_and_never_changes(tmp_path) -> None:
     assert not _leaves_equal(state.population.learners.params, learner_before)
 
 
-def test_looped_runs_and_learners_give_the_numbers_of_batched_ones() -> None:
+@pytest.mark.parametrize("learners", [1, 2])
+def test_looped_runs_and_learners_give_the_numbers_of_batched_ones(learners: int) -> None:
     """``run_loop="map"`` steps the runs, and each run's learners, one after another in one
-    program: a speed setting, the numbers of ``"vmap"`` to float rounding."""
-    two_learners = (NOVICE, dataclasses.replace(NOVICE, lr=3e-4), ORACLE)
+    program (one learner: its update unbatched): a speed setting, the numbers of ``"vmap"``
+    to float rounding."""
+    agents = (NOVICE, dataclasses.replace(NOVICE, lr=3e-4), ORACLE)[2 - learners:]
     trainer, looped_state, looped = _run_chunks(
-        tiny(run_dir="unused-m1", num_seeds=2, agents=two_learners, run_loop="map"), 1)
-    _, batched_state, batched = _run_chunks(tiny(run_dir="unused-m2", num_seeds=2, agents=two_learners), 1)
+        tiny(run_dir="unused-m1", num_seeds=2, agents=agents, run_loop="map"), 1)
+    _, batched_state, batched = _run_chunks(tiny(run_dir="unused-m2", num_seeds=2, agents=agents), 1)
     assert trainer.chunk._cache_size() == 1
     for name in ("return", "loss", "aux_loss", "value_loss", "approx_kl_final"):
         np.testing.assert_allclose(looped[0][name], batched[0][name], rtol=1e-4, atol=1e-6)
