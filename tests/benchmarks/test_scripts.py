@@ -159,6 +159,23 @@ def test_train_ab_reads_the_training_time_past_compilation() -> None:
         main(["--ref", "HEAD", "--rounds", "0"])
 
 
+def test_train_ab_times_a_copy_of_a_run_continued_from_its_last_checkpoint(tmp_path) -> None:
+    """--from-run: a copy of the run folder continues for the given updates; the time counts
+    from the end of the first new update, and the source folder is left as it was."""
+    from benchmarks.train_ab import ROOT, main, resume_once
+
+    source = tmp_path / "source"
+    _run(["-m", "sociajax.train", "--preset", "smoke", "--run-dir", str(source), "--no-progress"])
+    rows_before = (source / "metrics.csv").read_text()
+    result = resume_once(ROOT, 3, [], tmp_path / "copy", source)
+    assert result["from_update"] == 4 and result["timed_updates"] == 2
+    assert result["train_s"] > 0 and result["env_steps_per_s"] > 0
+    assert (source / "metrics.csv").read_text() == rows_before
+    assert sorted(p.name for p in (source / "checkpoints").iterdir()) == ["2", "4"]
+    with pytest.raises(SystemExit, match="--updates"):
+        main(["--ref", "HEAD", "--from-run", str(source), "--updates", "1"])
+
+
 @pytest.mark.parametrize("argv, field", [(["--num-runs", "0"], "--num-runs"), (["--rounds", "0"], "--rounds"),
                                          (["--cores", "0", "0"], "--cores"), (["--cores", "4096"], "--cores"),
                                          (["--num-runs", "3", "--cores", "0", "1"], "--num-runs")])
