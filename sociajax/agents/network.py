@@ -482,18 +482,31 @@ class SocialNet(nn.Module):
         body = lambda layers, dtype, z: _decoder(layers, dtype, self.grid, z)  # noqa: E731
         return self._per_frame(body, self._decoder_layers(), z).reshape(lead + self.obs_shape).astype(jnp.float32)
 
-    def aux_error(self, h: jax.Array, actions: jax.Array, target: jax.Array) -> jax.Array:
+    def aux_error(
+        self, h: jax.Array, actions: jax.Array, target: jax.Array, enabled: Optional[jax.Array] = None
+    ) -> jax.Array:
         """``frame_abs_error(decode(h, actions), target)`` [...] for uint8 targets
         [..., side, side, 3], without holding all predictions at once: with chunking each
-        chunk's error is taken where its prediction is made (the training loss's path)."""
+        chunk's error is taken where its prediction is made (the training loss's path).
+
+        ``enabled`` (a traced bool): where False the decoder is not run and the error is 0,
+        for a learner whose auxiliary loss is off in this program's condition (a
+        ``lax.cond``: skipped where the update runs unbatched, a select under ``vmap``)."""
         z, lead = _flatten_lead(self._decoder_input(h, actions), 1)
         target = target.reshape((-1,) + self.obs_shape)
         grid = self.grid
+        layers = self._decoder_layers()  # read here: no Flax variable access inside the cond
 
         def body(layers: Sequence[Layer], dtype: Any, zt: tuple[jax.Array, jax.Array]) -> jax.Array:
             return frame_abs_error(_decoder(layers, dtype, grid, zt[0]).astype(jnp.float32), zt[1])
 
-        return self._per_frame(body, self._decoder_layers(), (z, target)).reshape(lead)
+        def error(z: jax.Array, target: jax.Array) -> jax.Array:
+            return self._per_frame(body, layers, (z, target))
+
+        if enabled is None:
+            return error(z, target).reshape(lead)
+        off = lambda z, target: jnp.zeros(z.shape[:1], jnp.float32)  # noqa: E731
+        return jax.lax.cond(enabled, error, off, z, target).reshape(lead)
 
     def _decoder_input(self, h: jax.Array, actions: jax.Array) -> jax.Array:
         return jnp.concatenate([h, jax.nn.one_hot(actions, self.num_actions, dtype=h.dtype)], -1)
@@ -506,11 +519,13 @@ class SocialNet(nn.Module):
         starts: jax.Array,
         action_for_aux: Optional[jax.Array] = None,
         aux_target: Optional[jax.Array] = None,
+        aux_enabled: Optional[jax.Array] = None,
     ) -> UnrollOutput:
         """Run a time sequence. obs uint8 [T, *B, 21, 21, 3]; starts bool [T, *B];
         carry (c, h) [*B, H]; action_for_aux int [T, *B] or None; aux_target uint8
         [T, *B, 21, 21, 3] or None (the next observations: then ``aux_error`` is returned in
-        place of ``aux_pred``, see :meth:`aux_error`). See :class:`UnrollOutput`."""
+        place of ``aux_pred``, see :meth:`aux_error`, which ``aux_enabled`` may switch off).
+        See :class:`UnrollOutput`."""
         x = self.encode(obs)
         unroll = default_lstm_unroll() if self.lstm_unroll is None else self.lstm_unroll
         carry, (h, step_carries) = _reset_lstm(
@@ -523,7 +538,7 @@ class SocialNet(nn.Module):
         if self.use_aux:
             self._decoder_layers()  # the decoder's params exist (are created at init) even when unused
             if aux_target is not None:
-                aux_error = self.aux_error(h, jnp.asarray(action_for_aux, jnp.int32), aux_target)
+                aux_error = self.aux_error(h, jnp.asarray(action_for_aux, jnp.int32), aux_target, aux_enabled)
             elif action_for_aux is not None:
                 aux_pred = self.decode(h, jnp.asarray(action_for_aux, jnp.int32))
         return UnrollOutput(carry, logits, value, aux_pred, step_carries, aux_error)

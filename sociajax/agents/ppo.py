@@ -391,18 +391,19 @@ def ppo_loss(
 ) -> tuple[jax.Array, Metrics]:
     """Total minibatch loss and its parts (``data`` default: ``LearnerData.of(config)``).
 
-    ``apply_fn({'params': params}, carry, obs, starts, actions, aux_target, method="unroll")``
-    must return a ``network.UnrollOutput`` with logits [L, M, A], value [L, M] and
-    aux_error [L, M] (per-step mean absolute error of the decoder's output against
-    ``aux_target``) or None (``SocialNet.apply``). Metrics: loss, policy_loss, value_loss,
-    entropy, aux_loss, bc_loss (negative log-likelihood of the batch's actions), approx_kl
-    (``mean((r - 1) - log r)`` of current vs rollout policy), clip_frac.
+    ``apply_fn({'params': params}, carry, obs, starts, actions, aux_target, aux_enabled,
+    method="unroll")`` must return a ``network.UnrollOutput`` with logits [L, M, A], value
+    [L, M] and aux_error [L, M] (per-step mean absolute error of the decoder's output against
+    ``aux_target``; 0 where ``aux_enabled`` is False) or None (``SocialNet.apply``). Metrics:
+    loss, policy_loss, value_loss, entropy, aux_loss (0 for a learner whose auxiliary loss is
+    off: its decoder is not run), bc_loss (negative log-likelihood of the batch's actions),
+    approx_kl (``mean((r - 1) - log r)`` of current vs rollout policy), clip_frac.
     """
     data = _data(config, data)
     aux_target = jnp.where(data.aux_current, batch.obs, batch.next_obs)
     out = apply_fn(
         {"params": params}, batch.init_carry, batch.obs, batch.starts, batch.actions, aux_target,
-        method="unroll",
+        data.aux_coef != 0, method="unroll",
     )
     logits, values = out.logits, out.value
     valid = jnp.asarray(batch.valid, bool)

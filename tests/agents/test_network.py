@@ -287,6 +287,26 @@ def test_aux_error_is_the_per_step_error_of_the_prediction(params) -> None:
         NET.apply({"params": params}, NET.initial_carry(B), obs, starts, None, target, method="unroll")
 
 
+def test_aux_error_switched_off_runs_no_decoder_and_is_zero(params) -> None:
+    """``aux_enabled`` (traced: a learner whose auxiliary loss is off in its condition):
+    True gives the error of the unswitched call, False zeros and no gradient into the
+    decoder, and the decoder sits in a ``cond`` branch, so an unbatched update skips it."""
+    obs, actions, starts = random_obs(20), random_actions(21), np.ones((T, B), bool)
+    target = random_obs(22)
+
+    def aux_error(p, enabled):
+        return NET.apply({"params": p}, NET.initial_carry(B), obs, starts, actions, target, enabled,
+                         method="unroll").aux_error
+
+    plain = fast_jit(lambda p: aux_error(p, None))(params)
+    np.testing.assert_allclose(fast_jit(aux_error)(params, True), plain, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(fast_jit(aux_error)(params, False), np.zeros((T, B)))
+    grads = fast_jit(jax.grad(lambda p: jnp.sum(aux_error(p, False))))(params)
+    for name in ("aux_fc", "deconv1", "deconv2", "deconv3"):
+        assert all(not np.any(np.asarray(g)) for g in jax.tree.leaves(grads[name])), name
+    assert "cond" in str(jax.make_jaxpr(aux_error)(params, False))
+
+
 @pytest.mark.parametrize("unroll", [3, 16])  # 3 does not divide the 7 steps; 16 is more than all
 def test_unrolled_lstm_equals_one_step_per_iteration(params, unroll) -> None:
     """``SocialNet.lstm_unroll`` (the default on GPU) changes the loop, not the numbers:

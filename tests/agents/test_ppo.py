@@ -175,12 +175,12 @@ def test_gae_limits_are_td_error_and_monte_carlo() -> None:
 L_, M_ = 4, 3  # a tiny minibatch for the loss tests
 
 
-def fake_apply(variables, carry, obs, starts, actions, aux_target, method="unroll"):
+def fake_apply(variables, carry, obs, starts, actions, aux_target, aux_enabled, method="unroll"):
     """Stands in for the network: its 'params' are the outputs themselves ('aux': the
     predicted next observations, scored per step as ``SocialNet.aux_error`` does)."""
     assert method == "unroll"
     p = variables["params"]
-    aux_error = None if "aux" not in p else frame_abs_error(p["aux"], aux_target)
+    aux_error = None if "aux" not in p else jnp.where(aux_enabled, frame_abs_error(p["aux"], aux_target), 0.0)
     return UnrollOutput(carry, p["logits"], p["values"], None, carry, aux_error)
 
 
