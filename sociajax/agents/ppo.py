@@ -628,6 +628,8 @@ def ppo_update(
     def recompute(params):
         return recompute_targets(params, apply_fn, rollout, config, data)
 
+    unused_targets = jax.eval_shape(recompute, train_state.params)  # the shapes a skipped recompute fills
+
     def step(carry: tuple, batch: Minibatch) -> tuple:
         """A gradient step on ``batch``, kept if its KL is within ``target_kl``."""
         state, stopped, hard, taken, sums, last_kl = carry
@@ -658,8 +660,6 @@ def ppo_update(
         for j in range(size):
             carry = minibatch(carry, targets, first + j)
         return carry
-
-    unused_targets = jax.eval_shape(recompute, train_state.params)  # the shapes a skipped recompute fills
 
     zero = jnp.zeros((), jnp.float32)
     carry = (train_state, jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((), jnp.int32),

@@ -159,8 +159,9 @@ class TrainConfig:
     updates_per_chunk: int = 10
     # How the program steps its runs: "vmap" batches them (one update of every run at once),
     # "map" runs them one after another inside the program, and a run's learners' PPO updates
-    # too, unbatched, so an update skips the minibatches after PPO's KL early stop instead of
-    # computing and discarding them. Speed only (the numbers agree to float rounding): "map"
+    # too, unbatched, so an update skips the minibatches after PPO's KL early stop and the
+    # decoders of learners whose auxiliary loss is off instead of computing and discarding
+    # them. Speed only (the numbers agree to float rounding): "map"
     # trains faster in a CPU process pinned to one core (docs/benchmarks.md); "vmap" is right
     # on GPUs and for one process on several cores.
     run_loop: RunLoop = "vmap"

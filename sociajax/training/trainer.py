@@ -185,7 +185,7 @@ def _update(
         return ppo_update(learner, learner_rollout, key_learner, config, data)
 
     keys = jax.random.split(key_ppo, n_learners)
-    if loop_learners:  # unbatched, so the update's conds skip work (PPO's early stop); learner axis first
+    if loop_learners:  # unbatched, so the update's conds skip their work; the learner axis goes first
         args = (state.population.learners, _learners_first(rollout), keys, state.data.learners)
         if n_learners == 1:  # a loop of one is its body
             learners, ppo_metrics = jax.tree.map(lambda x: x[None], update_one(*jax.tree.map(lambda x: x[0], args)))
