@@ -74,20 +74,24 @@ def resume_once(tree: Path, updates: int, extra: Sequence[str], run_dir: Path, s
     shutil.copy2(source / "metrics.csv", run_dir / "metrics.csv")
     config = json.loads((source / "config.json").read_text())
     (run_dir / "config.json").write_text(json.dumps(dict(config, run_dir=str(run_dir)), indent=2))  # the copy's folder
-    per_run = config["ppo"]["num_envs"] * config["env"]["max_steps"]  # env steps per run and update
-    runs = max(len(config["conditions"]), 1) * config["num_seeds"]
+    per_run = config["ppo"]["num_envs"] * config["env"]["max_steps"]  # env steps per run and update, at most
     command = [sys.executable, "-m", "sociajax.train", "--resume", "--run-dir", str(run_dir), "--no-progress",
                "--baseline-episodes", "0", "--total-env-steps", str((start + updates) * per_run), *extra]
     done = subprocess.run(command, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)), capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"resuming in {tree} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    with open(run_dir / "metrics.csv", newline="") as f:
-        wall = {int(r["update"]): float(r["wall_s"]) for r in csv.DictReader(f) if int(r["update"]) > start}
     first, last = start + 1, start + updates
+    wall: dict[int, float] = {}
+    steps: dict[tuple[int, str, str], int] = {}  # (update, condition, seed): the run's env steps so far
+    with open(run_dir / "metrics.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if int(row["update"]) in (first, last):
+                wall[int(row["update"])] = float(row["wall_s"])
+                steps[int(row["update"]), row["condition"], row["seed"]] = int(row["env_steps"])
     seconds = wall[last] - wall[first]
+    timed_steps = sum(n for (u, *_), n in steps.items() if u == last) - sum(n for (u, *_), n in steps.items() if u == first)
     return {"from_update": start, "updates": updates, "timed_updates": updates - 1, "train_s": round(seconds, 2),
-            "s_per_update": round(seconds / (updates - 1), 3),
-            "env_steps_per_s": round((updates - 1) * per_run * runs / seconds, 1)}
+            "s_per_update": round(seconds / (updates - 1), 3), "env_steps_per_s": round(timed_steps / seconds, 1)}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
